@@ -1,0 +1,69 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/caasd/caasd/internal/config"
+	"github.com/caasd/caasd/persistence"
+	"github.com/caasd/caasd/transport"
+)
+
+// ConversationStore reads conversations for authorization.
+type ConversationStore interface {
+	Get(ctx context.Context, tenant, id string) (*persistence.Conversation, error)
+	ExistsElsewhere(ctx context.Context, tenant, id string) (bool, error)
+	MaxSeq(ctx context.Context, tenant, id string) (int64, error)
+}
+
+// SeqStore assigns sequence numbers and dedups message ids.
+type SeqStore interface {
+	Assign(ctx context.Context, tenant, conv string, messageIDs []string) ([]persistence.Assignment, error)
+	Init(ctx context.Context, tenant, conv string, floor func(context.Context) (int64, error)) (int64, error)
+	Release(ctx context.Context, tenant, messageID string) error
+}
+
+// Publisher sends records to Kafka.
+type Publisher interface {
+	Send(rec *persistence.Record) error
+}
+
+// Confirmer tracks messages until they are persisted.
+type Confirmer interface {
+	Track(tenant, messageID string, rec *persistence.Record, notify func(persistence.Outcome)) error
+	Accepted(tenant, messageID string)
+	Forget(tenant, messageID string)
+}
+
+// ConnLookup finds this node's connections by id.
+type ConnLookup interface {
+	Get(id string) (transport.Conn, bool)
+}
+
+// Metrics is what the actors report.
+type Metrics interface {
+	RoomActivated()
+	RoomPassivated()
+	MemberOnline(delta int)
+	MessageRejected(code string)
+}
+
+// Deps are what the engine's actors use.
+type Deps struct {
+	NodeID        string
+	Logger        *slog.Logger
+	Metrics       Metrics
+	Conversations ConversationStore
+	Sequencer     SeqStore
+	Producer      Publisher
+	Tracker       Confirmer
+	Conns         ConnLookup
+	MessageTopic  string
+	Limits        config.Limits
+	Rooms         config.Rooms
+	// RoomIdle is how long a room without members stays active.
+	RoomIdle time.Duration
+	// StoreTimeout bounds one call to Redis or MongoDB from an actor.
+	StoreTimeout time.Duration
+}

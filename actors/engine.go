@@ -1,0 +1,192 @@
+package actors
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	pb "github.com/caasd/caasd/actors/actorspb"
+	"github.com/caasd/caasd/transport"
+)
+
+// Engine runs the actor system of one node: it opens a connection actor per
+// client connection (it is the transport's Handler) and places room actors.
+type Engine struct {
+	deps    Deps
+	system  *actor.ActorSystem
+	limiter *RateLimiter
+	rooms   *roomTable
+}
+
+// NewEngine starts an actor system with deps.
+func NewEngine(deps Deps) *Engine {
+	if deps.RoomIdle <= 0 {
+		deps.RoomIdle = 2 * time.Minute
+	}
+	if deps.StoreTimeout <= 0 {
+		deps.StoreTimeout = 3 * time.Second
+	}
+	logger := deps.Logger.With("component", "actors")
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return logger.With("lib", "protoactor")
+	}))
+	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000)}
+	e.rooms = newRoomTable(e)
+	return e
+}
+
+// Run drives the engine's timers until ctx ends.
+func (e *Engine) Run(ctx context.Context) { e.limiter.Run(ctx) }
+
+// Open implements transport.Handler: one connection actor per connection.
+func (e *Engine) Open(c transport.Conn) transport.Session {
+	p := c.Principal()
+	a := &connActor{
+		e:    e,
+		conn: c,
+		user: &pb.Principal{UserId: p.UserID, TenantId: p.TenantID, Roles: p.Roles},
+		ref:  &pb.ConnRef{ConnId: c.ID(), Address: e.system.Address()},
+	}
+	pid := e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
+	return &session{root: e.system.Root, pid: pid}
+}
+
+// InvalidateRoom tells an active room that its conversation changed
+// (participants, deletion); an inactive room reads it fresh on activation.
+func (e *Engine) InvalidateRoom(tenant, conv string) {
+	e.rooms.sendIfActive(roomKey{tenant, conv}, &pb.Invalidate{Reason: "conversation changed"})
+}
+
+// ActiveRooms returns the number of active rooms on this node.
+func (e *Engine) ActiveRooms() int { return e.rooms.len() }
+
+// Shutdown stops every room (each flushes what it holds) and the actor
+// system, waiting at most until ctx ends.
+func (e *Engine) Shutdown(ctx context.Context) {
+	e.rooms.stopAll(ctx)
+	e.system.Shutdown()
+}
+
+// session forwards a connection's events to its actor.
+type session struct {
+	root *actor.RootContext
+	pid  *actor.PID
+}
+
+// inbound is a client event on its way to the connection actor.
+type inbound struct {
+	name string
+	data []byte
+	ack  uint64
+}
+
+func (s *session) Event(name string, data []byte, ack uint64) {
+	s.root.Send(s.pid, &inbound{name: name, data: data, ack: ack})
+}
+
+// Closed poisons the actor: events queued before it are still handled.
+func (s *session) Closed() { s.root.Poison(s.pid) }
+
+type roomKey struct{ tenant, conv string }
+
+const roomShards = 32
+
+// roomTable places room actors on this node. A room is sent to under its
+// shard's lock, and removed under the same lock before it is poisoned, so
+// no message can reach a room that is passivating.
+type roomTable struct {
+	e      *Engine
+	seed   maphash.Seed
+	shards [roomShards]struct {
+		mu sync.Mutex
+		m  map[roomKey]*actor.PID
+	}
+}
+
+func newRoomTable(e *Engine) *roomTable {
+	t := &roomTable{e: e, seed: maphash.MakeSeed()}
+	for i := range t.shards {
+		t.shards[i].m = make(map[roomKey]*actor.PID)
+	}
+	return t
+}
+
+func (t *roomTable) shard(k roomKey) int {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	h.WriteString(k.tenant)
+	h.WriteByte(0)
+	h.WriteString(k.conv)
+	return int(h.Sum64() % roomShards)
+}
+
+// send delivers msg to the room, activating it if needed.
+func (t *roomTable) send(k roomKey, msg any) {
+	s := &t.shards[t.shard(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pid, ok := s.m[k]
+	if !ok {
+		r := newRoom(t.e, k)
+		pid = t.e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return r }))
+		s.m[k] = pid
+		t.e.deps.Metrics.RoomActivated()
+	}
+	t.e.system.Root.Send(pid, msg)
+}
+
+func (t *roomTable) sendIfActive(k roomKey, msg any) {
+	s := &t.shards[t.shard(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pid, ok := s.m[k]; ok {
+		t.e.system.Root.Send(pid, msg)
+	}
+}
+
+// remove takes the room out of the table; the room then poisons itself.
+func (t *roomTable) remove(k roomKey, pid *actor.PID) bool {
+	s := &t.shards[t.shard(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.m[k]; ok && cur.Equal(pid) {
+		delete(s.m, k)
+		t.e.deps.Metrics.RoomPassivated()
+		return true
+	}
+	return false
+}
+
+func (t *roomTable) len() int {
+	n := 0
+	for i := range t.shards {
+		t.shards[i].mu.Lock()
+		n += len(t.shards[i].m)
+		t.shards[i].mu.Unlock()
+	}
+	return n
+}
+
+// stopAll poisons every room and waits for them to stop.
+func (t *roomTable) stopAll(ctx context.Context) {
+	var futures []*actor.Future
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for k, pid := range s.m {
+			futures = append(futures, t.e.system.Root.PoisonFuture(pid))
+			delete(s.m, k)
+		}
+		s.mu.Unlock()
+	}
+	for _, f := range futures {
+		if ctx.Err() != nil {
+			return
+		}
+		_ = f.Wait()
+	}
+}

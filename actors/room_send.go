@@ -1,0 +1,235 @@
+package actors
+
+import (
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	pb "github.com/caasd/caasd/actors/actorspb"
+	"github.com/caasd/caasd/internal/wire"
+	"github.com/caasd/caasd/persistence"
+	"github.com/caasd/caasd/transport"
+)
+
+// enqueue checks a message against the room and queues it for the next
+// flush. The flush is a message to self, so every send already in the
+// mailbox joins the same batch: one Redis round trip per batch, not per
+// message.
+func (r *room) enqueue(ctx actor.Context, m *pb.SendMessage) {
+	t := r.resolve(m.Conn)
+	fail := func(werr *wire.Error) {
+		r.e.deps.Metrics.MessageRejected(string(werr.Code))
+		r.reply(t, m.Ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: m.MessageId, ConversationID: r.key.conv, Code: werr.Code, Message: werr.Message})
+	}
+	if werr := r.load(); werr != nil {
+		fail(werr)
+		r.maybePassivate(ctx)
+		return
+	}
+	if r.conv.Role(m.User.UserId) == "" {
+		fail(wire.Errorf(wire.CodeNotMember, "not a member of this conversation"))
+		return
+	}
+	if len(r.byID)+len(r.batch) >= maxRoomInflight {
+		fail(wire.Errorf(wire.CodeUnavailable, "room is busy; try again"))
+		return
+	}
+	r.batch = append(r.batch, m)
+	if !r.flushScheduled {
+		r.flushScheduled = true
+		ctx.Send(r.self, &flushNow{})
+	}
+}
+
+// flush gives the batch its seqs and sends each new message to Kafka.
+func (r *room) flush(ctx actor.Context) {
+	batch := r.batch
+	r.batch, r.flushScheduled = nil, false
+	if len(batch) == 0 {
+		return
+	}
+	ids := make([]string, len(batch))
+	for i, m := range batch {
+		ids[i] = m.MessageId
+	}
+	sctx, cancel := r.storeCtx()
+	assigned, err := r.e.deps.Sequencer.Assign(sctx, r.key.tenant, r.key.conv, ids)
+	cancel()
+	if err != nil {
+		r.e.deps.Logger.Warn("seq assignment failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
+		for _, m := range batch {
+			r.reply(r.resolve(m.Conn), m.Ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: m.MessageId, ConversationID: r.key.conv, Code: wire.CodeUnavailable, Message: "sequencing unavailable; send again"})
+		}
+		return
+	}
+	now := time.Now().UTC()
+	for i, m := range batch {
+		r.accept(ctx, m, assigned[i], now)
+	}
+}
+
+func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assignment, now time.Time) {
+	t := r.resolve(m.Conn)
+	switch {
+	case a.Dup && a.Conversation != r.key.conv:
+		r.reply(t, m.Ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: m.MessageId, ConversationID: r.key.conv, Code: wire.CodeInvalidMessage, Message: "message_id was already used in another conversation"})
+		return
+	case a.Dup && a.Status == persistence.StatusPersisted:
+		r.reply(t, m.Ack, wire.EvMessageAccepted, wire.MessageAccepted{MessageID: m.MessageId, ConversationID: r.key.conv, Seq: a.Seq})
+		r.reply(t, 0, wire.EvMessagePersisted, wire.MessagePersisted{MessageID: m.MessageId, ConversationID: r.key.conv, Seq: a.Seq, PersistedAt: a.PersistedAt})
+		return
+	case a.Dup:
+		if o, ok := r.byID[m.MessageId]; ok {
+			o.extra = append(o.extra, waiter{t: t, ack: m.Ack})
+			r.track(o, t)
+			return
+		}
+	}
+	msg := wire.MessageNew{
+		MessageID: m.MessageId, ConversationID: r.key.conv, TenantID: r.key.tenant, SenderID: m.User.UserId,
+		Content: m.Content, Seq: a.Seq, CreatedAt: now.Format(persistence.TimeFormat),
+	}
+	data := wire.Marshal(msg)
+	o := &outMsg{
+		seq: a.Seq, id: m.MessageId, sender: t, ack: m.Ack, first: now, replay: a.Dup,
+		conv: r.key.conv, senderID: m.User.UserId,
+		frame: transport.NewFrame(wire.EvMessageNew, data),
+	}
+	self, root, id := r.self, r.e.system.Root, m.MessageId
+	o.rec = &persistence.Record{
+		Topic: r.e.deps.MessageTopic,
+		Key:   persistence.MessageKey(r.key.tenant, r.key.conv),
+		Value: data,
+		Done:  func(err error) { root.Send(self, &produced{id: id, err: err}) },
+	}
+	if err := r.e.deps.Tracker.Track(r.key.tenant, o.id, o.rec, r.notifier(t, o.id)); err != nil {
+		r.failOut(o, wire.Errorf(wire.CodeUnavailable, "too many messages awaiting confirmation; try again"))
+		return
+	}
+	r.byID[o.id] = o
+	if o.replay {
+		// A resend of a message whose outcome is unknown: tell the sender
+		// its seq now; the persister's dedup makes the resend harmless.
+		r.reply(t, m.Ack, wire.EvMessageAccepted, wire.MessageAccepted{MessageID: o.id, ConversationID: r.key.conv, Seq: o.seq})
+	} else {
+		r.inflight = append(r.inflight, o)
+	}
+	r.send(ctx, o)
+}
+
+// track adds t as another waiter for o's persistence outcome.
+func (r *room) track(o *outMsg, t target) {
+	if err := r.e.deps.Tracker.Track(r.key.tenant, o.id, o.rec, r.notifier(t, o.id)); err != nil {
+		r.e.deps.Logger.Warn("tracking duplicate failed", "err", err)
+	}
+}
+
+// notifier tells t the persistence outcome of message id. It runs on the
+// tracker's goroutine and touches no room state.
+func (r *room) notifier(t target, id string) func(persistence.Outcome) {
+	conv := r.key.conv
+	return func(o persistence.Outcome) {
+		if o.Status == persistence.StatusPersisted {
+			r.reply(t, 0, wire.EvMessagePersisted, wire.MessagePersisted{MessageID: id, ConversationID: conv, Seq: o.Seq, PersistedAt: o.PersistedAt.Format(persistence.TimeFormat)})
+			return
+		}
+		r.reply(t, 0, wire.EvMessageFailed, wire.MessageFailed{MessageID: id, ConversationID: conv, Code: wire.Code(o.Code), Message: o.Message})
+	}
+}
+
+func (r *room) send(ctx actor.Context, o *outMsg) {
+	if err := r.e.deps.Producer.Send(o.rec); err != nil {
+		r.onProduced(ctx, &produced{id: o.id, err: err})
+	}
+}
+
+// onProduced handles Kafka's answer for one message.
+func (r *room) onProduced(ctx actor.Context, m *produced) {
+	o, ok := r.byID[m.id]
+	if !ok {
+		return
+	}
+	if m.err != nil {
+		if time.Since(o.first) < produceRetryFor && !errors.Is(m.err, persistence.ErrProducerClosed) {
+			self, root, id := r.self, r.e.system.Root, o.id
+			time.AfterFunc(produceRetryWait, func() { root.Send(self, &reproduce{id: id}) })
+			return
+		}
+		r.e.deps.Logger.Warn("message not accepted by Kafka", "tenant", r.key.tenant, "conversation", r.key.conv, "message_id", o.id, "err", m.err)
+		r.failOut(o, wire.Errorf(wire.CodeUnavailable, "message could not be published; send it again"))
+		delete(r.byID, o.id)
+		r.release()
+		return
+	}
+	o.acked = true
+	if o.replay {
+		delete(r.byID, o.id)
+		r.e.deps.Tracker.Accepted(r.key.tenant, o.id)
+		return
+	}
+	r.release()
+}
+
+func (r *room) resend(ctx actor.Context, id string) {
+	if o, ok := r.byID[id]; ok && !o.acked && !o.failed {
+		r.send(ctx, o)
+	}
+}
+
+// failOut tells o's senders it failed and forgets its id, so a resend is new.
+func (r *room) failOut(o *outMsg, werr *wire.Error) {
+	o.failed = true
+	r.e.deps.Tracker.Forget(r.key.tenant, o.id)
+	sctx, cancel := r.storeCtx()
+	if err := r.e.deps.Sequencer.Release(sctx, r.key.tenant, o.id); err != nil {
+		r.e.deps.Logger.Warn("message id not released", "err", err)
+	}
+	cancel()
+	mf := wire.MessageFailed{MessageID: o.id, ConversationID: r.key.conv, Code: werr.Code, Message: werr.Message}
+	r.reply(o.sender, o.ack, wire.EvMessageFailed, mf)
+	for _, w := range o.extra {
+		r.reply(w.t, w.ack, wire.EvMessageFailed, mf)
+	}
+}
+
+// release fans out, in seq order, every message at the head of the queue
+// that Kafka has; a failed one is skipped.
+func (r *room) release() {
+	for len(r.inflight) > 0 {
+		o := r.inflight[0]
+		if !o.acked && !o.failed {
+			return
+		}
+		r.inflight[0] = nil
+		r.inflight = r.inflight[1:]
+		if o.failed {
+			continue
+		}
+		delete(r.byID, o.id)
+		if o.seq > r.lastSeq {
+			r.lastSeq = o.seq
+		}
+		r.fanout(o.frame)
+		acc := wire.MessageAccepted{MessageID: o.id, ConversationID: r.key.conv, Seq: o.seq}
+		r.reply(o.sender, o.ack, wire.EvMessageAccepted, acc)
+		for _, w := range o.extra {
+			r.reply(w.t, w.ack, wire.EvMessageAccepted, acc)
+		}
+		r.e.deps.Tracker.Accepted(r.key.tenant, o.id)
+	}
+	if len(r.inflight) == 0 {
+		r.inflight = nil
+	}
+}
+
+// fanout delivers one encoded frame to every online member.
+func (r *room) fanout(f *transport.Frame) {
+	for _, m := range r.online {
+		if m.conn.local != nil {
+			m.conn.local.Send(f)
+			continue
+		}
+		r.e.system.Root.Send(m.conn.pid, &pb.ConnEvent{Name: f.Name, Data: f.Data})
+	}
+}

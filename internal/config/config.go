@@ -1,0 +1,355 @@
+// Package config holds caasd's one typed configuration tree: every setting,
+// its default, and its validation, read from the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a caasd node. Durations and sizes
+// carry their unit in the field name.
+type Config struct {
+	// HTTPAddr is where the WebSocket, Socket.IO, public and admin HTTP API listen.
+	HTTPAddr string
+	// JWTSecret signs and verifies HS256 tokens.
+	JWTSecret string
+	// DataDir holds the embedded services' files (Kafka log, SQLite).
+	DataDir string
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string
+	// NodeID names this node in logs, metrics and message origins.
+	NodeID string
+
+	Kafka       Kafka
+	Redis       Redis
+	Mongo       Mongo
+	Rooms       Rooms
+	Persistence Persistence
+	Limits      Limits
+	TURN        TURN
+
+	// Demo creates a demo conversation and prints tokens at start.
+	Demo bool
+	// ShutdownTimeout bounds the graceful drain on SIGTERM.
+	ShutdownTimeout time.Duration
+}
+
+// Kafka configures the producer and consumers.
+type Kafka struct {
+	// Brokers is empty when caasd embeds its own broker.
+	Brokers []string
+	// MessageTopic carries chat messages (seed: chat.messages).
+	MessageTopic string
+	// PersistenceTopic carries persistence confirmations.
+	PersistenceTopic string
+	// ModerationTopic carries room moderation audit events.
+	ModerationTopic string
+	// RecordingTopic carries call recording events.
+	RecordingTopic string
+	// Partitions is the partition count used when caasd creates topics.
+	Partitions int
+	// PersisterGroup is the consumer group of the persister.
+	PersisterGroup string
+}
+
+// Redis configures the Redis connection.
+type Redis struct {
+	// URL is empty when caasd embeds its own Redis.
+	URL string
+}
+
+// Mongo configures the MongoDB connection.
+type Mongo struct {
+	// URI is empty when caasd embeds its own MongoDB-wire server.
+	URI string
+	// Database is the database name.
+	Database string
+}
+
+// Rooms configures room state and authorization.
+type Rooms struct {
+	// StateTTL is how long a room snapshot is kept after the last activity.
+	StateTTL time.Duration
+	// AuthzCacheTTL is how long conversation membership is cached in Redis.
+	AuthzCacheTTL time.Duration
+	// RecentBufferLen bounds the per-room buffer of recent messages.
+	RecentBufferLen int
+	// MaxMembersOnline bounds the online connections of one room.
+	MaxMembersOnline int
+}
+
+// Persistence configures the Kafka → MongoDB path and confirmations.
+type Persistence struct {
+	// PersisterEnabled runs the persister consumer group inside this node.
+	PersisterEnabled bool
+	// BatchSize bounds one persister bulk insert (seed: MESSAGE_PERSISTENCE_BATCH_SIZE).
+	BatchSize int
+	// BatchLinger is how long the persister waits to fill a batch.
+	BatchLinger time.Duration
+	// ConfirmationTimeout is how long a sender waits for message:persisted before a resend.
+	ConfirmationTimeout time.Duration
+	// MaxAttempts bounds sends of one message before message:failed.
+	MaxAttempts int
+	// StatusTTL is how long a message's status is kept in Redis.
+	StatusTTL time.Duration
+	// MaxPending bounds messages awaiting confirmation on this node.
+	MaxPending int
+}
+
+// Limits bounds what one client may send.
+type Limits struct {
+	// MaxFrameBytes is the largest frame accepted; larger ones get too_large.
+	MaxFrameBytes int
+	// HardMaxFrameBytes is the size above which the socket is closed (1009).
+	HardMaxFrameBytes int
+	// MaxTextChars bounds the text of one message.
+	MaxTextChars int
+	// OutboundQueueLen bounds the frames waiting for one slow client.
+	OutboundQueueLen int
+	// PerMinute and PerHour bound messages per user across its connections.
+	PerMinute int
+	PerHour   int
+	// SpamRepeat is how many times the same text may be sent within SpamWindow.
+	SpamRepeat int
+	SpamWindow time.Duration
+	// ProhibitedPatterns are regular expressions a message text must not match.
+	ProhibitedPatterns []*regexp.Regexp
+	// MaxRoomsPerConn bounds the rooms one connection may join.
+	MaxRoomsPerConn int
+}
+
+// TURN configures the TURN servers handed to WebRTC clients.
+type TURN struct {
+	Host          string
+	Port          int
+	Secret        string
+	Servers       string
+	CredentialTTL time.Duration
+}
+
+// Embedded reports which services caasd must run in-process.
+func (c Config) Embedded() (kafka, redis, mongo bool) {
+	return len(c.Kafka.Brokers) == 0, c.Redis.URL == "", c.Mongo.URI == ""
+}
+
+// defaultJWTSecret is used only when every service is embedded, so that
+// `go run ./cmd/caasd` works on a fresh machine; production must set JWT_SECRET.
+const defaultJWTSecret = "caasd-embedded-dev-secret-change-me"
+
+// FromEnv reads the configuration from getenv (os.Getenv in production) and
+// validates it. The error names the first bad variable.
+func FromEnv(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		HTTPAddr:        p.str("HTTP_ADDR", ":8080"),
+		JWTSecret:       p.str("JWT_SECRET", ""),
+		DataDir:         p.str("DATA_DIR", "./data"),
+		LogLevel:        p.str("LOG_LEVEL", "info"),
+		NodeID:          p.str("NODE_ID", ""),
+		Demo:            p.boolean("DEMO", false),
+		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT_MS", time.Millisecond, 15*time.Second),
+		Kafka: Kafka{
+			Brokers:          p.list("KAFKA_BROKERS"),
+			MessageTopic:     p.str("KAFKA_MESSAGE_TOPIC", "chat.messages"),
+			PersistenceTopic: p.str("KAFKA_PERSISTENCE_TOPIC", "chat.persistence.events"),
+			ModerationTopic:  p.str("KAFKA_MODERATION_TOPIC", "room.moderation.events"),
+			RecordingTopic:   p.str("KAFKA_RECORDING_TOPIC", "webrtc.recording.events"),
+			Partitions:       p.integer("KAFKA_PARTITIONS", 8, 1, 1024),
+			PersisterGroup:   p.str("KAFKA_PERSISTER_GROUP", "caasd-persister"),
+		},
+		Redis: Redis{URL: p.str("REDIS_URL", "")},
+		Mongo: Mongo{
+			URI:      p.str("MONGO_URI", ""),
+			Database: p.str("MONGO_DB", "caas"),
+		},
+		Rooms: Rooms{
+			StateTTL:         p.duration("ROOM_STATE_TTL_HOURS", time.Hour, 24*time.Hour),
+			AuthzCacheTTL:    p.duration("ROOM_AUTHZ_CACHE_TTL", time.Second, 300*time.Second),
+			RecentBufferLen:  p.integer("ROOM_RECENT_BUFFER", 1000, 16, 100000),
+			MaxMembersOnline: p.integer("ROOM_MAX_ONLINE", 100000, 1, 10000000),
+		},
+		Persistence: Persistence{
+			PersisterEnabled:    p.boolean("PERSISTER_ENABLED", true),
+			BatchSize:           p.integer("MESSAGE_PERSISTENCE_BATCH_SIZE", 100, 1, 10000),
+			BatchLinger:         p.duration("MESSAGE_PERSISTENCE_LINGER_MS", time.Millisecond, 5*time.Millisecond),
+			ConfirmationTimeout: p.duration("PERSISTENCE_CONFIRMATION_TIMEOUT_MS", time.Millisecond, 5000*time.Millisecond),
+			MaxAttempts:         p.integer("PERSISTENCE_MAX_ATTEMPTS", 3, 1, 100),
+			StatusTTL:           p.duration("MESSAGE_STATUS_TTL_S", time.Second, 24*time.Hour),
+			MaxPending:          p.integer("PERSISTENCE_MAX_PENDING", 200000, 1, 100000000),
+		},
+		Limits: Limits{
+			MaxFrameBytes:     p.integer("WS_MAX_FRAME_BYTES", 64*1024, 256, 16<<20),
+			HardMaxFrameBytes: p.integer("WS_HARD_MAX_FRAME_BYTES", 1<<20, 256, 64<<20),
+			MaxTextChars:      p.integer("MESSAGE_MAX_TEXT_CHARS", 4000, 1, 1<<20),
+			OutboundQueueLen:  p.integer("WS_OUTBOUND_QUEUE", 1024, 1, 1<<20),
+			PerMinute:         p.integer("RATE_LIMIT_PER_MINUTE", 600, 1, 1<<30),
+			PerHour:           p.integer("RATE_LIMIT_PER_HOUR", 10000, 1, 1<<30),
+			SpamRepeat:        p.integer("SPAM_REPEAT_COUNT", 5, 1, 1<<20),
+			SpamWindow:        p.duration("SPAM_WINDOW_S", time.Second, 60*time.Second),
+			ProhibitedPatterns: p.patterns("PROHIBITED_PATTERNS"),
+			MaxRoomsPerConn:   p.integer("WS_MAX_ROOMS_PER_CONN", 256, 1, 100000),
+		},
+		TURN: TURN{
+			Host:          p.str("TURN_HOST", ""),
+			Port:          p.integer("TURN_PORT", 3478, 1, 65535),
+			Secret:        p.str("TURN_SECRET", ""),
+			Servers:       p.str("TURN_SERVERS", ""),
+			CredentialTTL: p.duration("TURN_CREDENTIAL_TTL", time.Second, 86400*time.Second),
+		},
+	}
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("HTTP_ADDR %q: %w", c.HTTPAddr, err)
+	}
+	k, r, m := c.Embedded()
+	if c.JWTSecret == "" {
+		if !(k && r && m) {
+			return fmt.Errorf("JWT_SECRET: %w (required unless every service is embedded)", ErrMissing)
+		}
+		c.JWTSecret = defaultJWTSecret
+	}
+	if len(c.JWTSecret) < 16 {
+		return fmt.Errorf("JWT_SECRET: %w: at least 16 bytes", ErrInvalid)
+	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return fmt.Errorf("REDIS_URL %q: %w: want redis://host:port", c.Redis.URL, ErrInvalid)
+		}
+	}
+	if c.Mongo.URI != "" && !strings.HasPrefix(c.Mongo.URI, "mongodb://") && !strings.HasPrefix(c.Mongo.URI, "mongodb+srv://") {
+		return fmt.Errorf("MONGO_URI %q: %w: want mongodb://…", c.Mongo.URI, ErrInvalid)
+	}
+	for _, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("KAFKA_BROKERS %q: %w: want host:port", b, ErrInvalid)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("LOG_LEVEL %q: %w: want debug, info, warn or error", c.LogLevel, ErrInvalid)
+	}
+	if c.Limits.MaxFrameBytes > c.Limits.HardMaxFrameBytes {
+		return fmt.Errorf("WS_MAX_FRAME_BYTES: %w: larger than WS_HARD_MAX_FRAME_BYTES", ErrInvalid)
+	}
+	if c.Limits.PerMinute > c.Limits.PerHour {
+		return fmt.Errorf("RATE_LIMIT_PER_MINUTE: %w: larger than RATE_LIMIT_PER_HOUR", ErrInvalid)
+	}
+	if c.TURN.Host != "" && c.TURN.Secret == "" {
+		return fmt.Errorf("TURN_SECRET: %w (required with TURN_HOST)", ErrMissing)
+	}
+	return nil
+}
+
+// ErrInvalid marks a variable whose value cannot be used.
+var ErrInvalid = errors.New("invalid value")
+
+// ErrMissing marks a required variable that is not set.
+var ErrMissing = errors.New("not set")
+
+// parser reads typed values and keeps the first error, so FromEnv reads as a table.
+type parser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *parser) fail(name, val string, why string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s %q: %w: %s", name, val, ErrInvalid, why)
+	}
+}
+
+func (p *parser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, s := range strings.Split(p.getenv(name), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) integer(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail(name, v, "not an integer")
+		return def
+	}
+	if n < lo || n > hi {
+		p.fail(name, v, fmt.Sprintf("out of range [%d, %d]", lo, hi))
+		return def
+	}
+	return n
+}
+
+func (p *parser) duration(name string, unit, def time.Duration) time.Duration {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n <= 0 {
+		p.fail(name, v, "want a positive number")
+		return def
+	}
+	return time.Duration(n * float64(unit))
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "want true or false")
+		return def
+	}
+	return b
+}
+
+// patterns reads regular expressions separated by ";;" (a single ";" may
+// appear inside a pattern).
+func (p *parser) patterns(name string) []*regexp.Regexp {
+	v := p.getenv(name)
+	var out []*regexp.Regexp
+	for _, s := range strings.Split(v, ";;") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		re, err := regexp.Compile(s)
+		if err != nil {
+			p.fail(name, s, err.Error())
+			return nil
+		}
+		out = append(out, re)
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+// Package embedded runs caasd's backing services in-process for the
+// embedded default and for tests: a Kafka-protocol broker (kfake), Redis
+// (miniredis) and a MongoDB-wire server (FerretDB on SQLite). caasd still
+// reaches each of them over TCP through its real client library.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/alicebob/miniredis/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Kafka is an in-process Kafka-protocol broker.
+type Kafka struct {
+	Cluster *kfake.Cluster
+}
+
+// StartKafka starts a one-broker cluster keeping its data in dir (empty:
+// in memory) and listening on addr's port (0: any).
+func StartKafka(dir string, port int, partitions int32, topics ...string) (*Kafka, error) {
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(int(partitions)),
+		kfake.GroupMinSessionTimeout(500 * time.Millisecond),
+	}
+	if len(topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(partitions, topics...))
+	}
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("kafka data dir: %w", err)
+		}
+		opts = append(opts, kfake.DataDir(dir), kfake.SyncWrites())
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded kafka: %w", err)
+	}
+	return &Kafka{Cluster: c}, nil
+}
+
+// Addrs returns the broker addresses.
+func (k *Kafka) Addrs() []string { return k.Cluster.ListenAddrs() }
+
+// Close stops the broker.
+func (k *Kafka) Close() { k.Cluster.Close() }
+
+// Redis is an in-process Redis server.
+type Redis struct {
+	m *miniredis.Miniredis
+}
+
+// StartRedis starts miniredis on a loopback port.
+func StartRedis() (*Redis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("start embedded redis: %w", err)
+	}
+	return &Redis{m: m}, nil
+}
+
+// URL returns the redis:// URL of the server.
+func (r *Redis) URL() string { return "redis://" + r.m.Addr() }
+
+// Close stops the server.
+func (r *Redis) Close() { r.m.Close() }
+
+// Mongo is an in-process MongoDB-wire server (FerretDB on SQLite).
+type Mongo struct {
+	uri    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartMongo serves a SQLite-backed FerretDB from dir on addr
+// ("127.0.0.1:0" for any port).
+func StartMongo(dir, addr string, logger *slog.Logger) (*Mongo, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("mongo data dir: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("mongo data dir: %w", err)
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + abs + "/",
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start embedded mongo: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Mongo{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		_ = f.Run(ctx)
+	}()
+	uriCh := make(chan string, 1)
+	go func() { uriCh <- f.MongoDBURI() }()
+	select {
+	case m.uri = <-uriCh:
+	case <-m.done:
+		return nil, errors.New("start embedded mongo: server stopped at start")
+	case <-time.After(30 * time.Second):
+		cancel()
+		return nil, errors.New("start embedded mongo: listener not ready within 30 s")
+	}
+	return m, nil
+}
+
+// URI returns the mongodb:// URI of the server.
+func (m *Mongo) URI() string { return m.uri }
+
+// Close stops the server and waits for it.
+func (m *Mongo) Close() {
+	m.cancel()
+	<-m.done
+}

@@ -1,0 +1,277 @@
+package persistence
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Outcome is what a sender learns about its message.
+type Outcome struct {
+	Status      string // StatusPersisted or StatusFailed
+	Seq         int64
+	PersistedAt time.Time
+	Code        string
+	Message     string
+}
+
+// TrackerConfig configures delivery confirmation.
+type TrackerConfig struct {
+	Kafka            KafkaConfig
+	PersistenceTopic string
+	// Timeout is how long to wait for a confirmation before sending again.
+	Timeout time.Duration
+	// MaxAttempts bounds sends of one message, the first included.
+	MaxAttempts int
+	// MaxPending bounds messages awaiting confirmation.
+	MaxPending int
+}
+
+// TrackerMetrics is what the tracker reports.
+type TrackerMetrics interface {
+	Confirmation(status string)
+	ConfirmationTimeout()
+}
+
+// Resender sends a record again.
+type Resender interface {
+	Send(rec *Record) error
+}
+
+// Tracker waits for each accepted message's persistence event and tells
+// its sender. No confirmation within Timeout: the record is sent again (the
+// persister dedups), up to MaxAttempts sends, then the sender is told the
+// message failed. It consumes every partition of the persistence topic, so
+// it sees events whatever node persisted the message.
+type Tracker struct {
+	cfg      TrackerConfig
+	producer Resender
+	seq      *Sequencer
+	logger   *slog.Logger
+	metrics  TrackerMetrics
+	consumer sarama.Consumer
+
+	mu      sync.Mutex
+	pending map[string]*tracked
+	ready   chan struct{}
+	// queue holds tracked entries in deadline order: every deadline is
+	// "now + Timeout", so appending keeps it sorted.
+	queue []*tracked
+}
+
+type tracked struct {
+	key      string
+	tenant   string
+	rec      *Record
+	notify   []func(Outcome)
+	attempts int
+	deadline time.Time
+	accepted bool
+	outcome  *Outcome
+	done     bool
+}
+
+// NewTracker connects the persistence-event consumer. Events are read from
+// the newest offset: only messages accepted from now on matter.
+func NewTracker(cfg TrackerConfig, producer Resender, seq *Sequencer, logger *slog.Logger, metrics TrackerMetrics) (*Tracker, error) {
+	c := baseSaramaConfig(cfg.Kafka.ClientID + "-confirm")
+	c.Consumer.Return.Errors = false
+	consumer, err := sarama.NewConsumer(cfg.Kafka.Brokers, c)
+	if err != nil {
+		return nil, fmt.Errorf("persistence event consumer: %w", err)
+	}
+	return &Tracker{cfg: cfg, producer: producer, seq: seq, logger: logger, metrics: metrics, consumer: consumer, pending: make(map[string]*tracked), ready: make(chan struct{})}, nil
+}
+
+// Track registers a message sent as rec; notify is called once with its
+// outcome. A message tracked already gets another waiter.
+func (t *Tracker) Track(tenant, messageID string, rec *Record, notify func(Outcome)) error {
+	key := tenant + "/" + messageID
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.pending[key]; ok {
+		e.notify = append(e.notify, notify)
+		return nil
+	}
+	if len(t.pending) >= t.cfg.MaxPending {
+		return ErrTooManyPending
+	}
+	t.pending[key] = &tracked{key: key, tenant: tenant, rec: rec, notify: []func(Outcome){notify}, attempts: 1}
+	return nil
+}
+
+// Accepted starts the confirmation clock: Kafka has the record and the
+// sender was told message:accepted, so message:persisted may follow.
+func (t *Tracker) Accepted(tenant, messageID string) {
+	t.mu.Lock()
+	e, ok := t.pending[tenant+"/"+messageID]
+	if !ok || e.accepted {
+		t.mu.Unlock()
+		return
+	}
+	e.accepted = true
+	if e.outcome != nil {
+		t.finishLocked(e)
+		t.mu.Unlock()
+		t.deliver(e)
+		return
+	}
+	e.deadline = time.Now().Add(t.cfg.Timeout)
+	t.queue = append(t.queue, e)
+	t.mu.Unlock()
+}
+
+// Forget drops a message that never reached Kafka; its sender is told by
+// the caller.
+func (t *Tracker) Forget(tenant, messageID string) {
+	t.mu.Lock()
+	if e, ok := t.pending[tenant+"/"+messageID]; ok {
+		e.done = true
+		delete(t.pending, e.key)
+	}
+	t.mu.Unlock()
+}
+
+// Pending returns the number of messages awaiting confirmation.
+func (t *Tracker) Pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pending)
+}
+
+func (t *Tracker) finishLocked(e *tracked) {
+	e.done = true
+	delete(t.pending, e.key)
+}
+
+func (t *Tracker) deliver(e *tracked) {
+	t.metrics.Confirmation(e.outcome.Status)
+	for _, n := range e.notify {
+		n(*e.outcome)
+	}
+}
+
+// Ready is closed once Run reads every partition of the persistence topic.
+func (t *Tracker) Ready() <-chan struct{} { return t.ready }
+
+// Run consumes persistence events and drives timeouts until ctx ends.
+func (t *Tracker) Run(ctx context.Context) error {
+	defer t.consumer.Close()
+	parts, err := t.consumer.Partitions(t.cfg.PersistenceTopic)
+	if err != nil {
+		return fmt.Errorf("persistence topic partitions: %w", err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, p := range parts {
+		pc, err := t.consumer.ConsumePartition(t.cfg.PersistenceTopic, p, sarama.OffsetNewest)
+		if err != nil {
+			return fmt.Errorf("consume %s/%d: %w", t.cfg.PersistenceTopic, p, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pc.AsyncClose()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m, ok := <-pc.Messages():
+					if !ok {
+						return
+					}
+					t.handle(m.Value)
+				}
+			}
+		}()
+	}
+	close(t.ready)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			t.expire(ctx, now)
+		}
+	}
+}
+
+func (t *Tracker) handle(value []byte) {
+	var b persistenceBatch
+	if err := json.Unmarshal(value, &b); err != nil {
+		t.logger.Warn("undecodable persistence event", "err", err)
+		return
+	}
+	var ready []*tracked
+	t.mu.Lock()
+	for i := range b.Events {
+		ev := &b.Events[i]
+		e, ok := t.pending[ev.TenantID+"/"+ev.MessageID]
+		if !ok {
+			continue
+		}
+		o := &Outcome{Status: ev.Status, Seq: ev.Seq, PersistedAt: ev.PersistedAt, Code: ev.ErrorCode, Message: ev.Error}
+		e.outcome = o
+		if e.accepted {
+			t.finishLocked(e)
+			ready = append(ready, e)
+		}
+	}
+	t.mu.Unlock()
+	for _, e := range ready {
+		t.deliver(e)
+	}
+}
+
+// expire resends or fails every message whose deadline passed.
+func (t *Tracker) expire(ctx context.Context, now time.Time) {
+	var resend, failed []*tracked
+	t.mu.Lock()
+	i := 0
+	for ; i < len(t.queue); i++ {
+		e := t.queue[i]
+		if e.done {
+			continue
+		}
+		if e.deadline.After(now) {
+			break
+		}
+		t.metrics.ConfirmationTimeout()
+		if e.attempts >= t.cfg.MaxAttempts {
+			e.outcome = &Outcome{Status: StatusFailed, Seq: 0, Code: "unavailable",
+				Message: fmt.Sprintf("not confirmed as persisted after %d attempts", e.attempts)}
+			t.finishLocked(e)
+			failed = append(failed, e)
+			continue
+		}
+		e.attempts++
+		e.deadline = now.Add(t.cfg.Timeout)
+		resend = append(resend, e)
+	}
+	t.queue = append(t.queue[:0], t.queue[i:]...)
+	t.queue = append(t.queue, resend...)
+	t.mu.Unlock()
+	for _, e := range resend {
+		r := *e.rec
+		r.Done = nil
+		if err := t.producer.Send(&r); err != nil {
+			t.logger.Warn("confirmation resend failed", "key", e.key, "err", err)
+		}
+	}
+	for _, e := range failed {
+		if m, err := DecodeMessage(e.rec.Value); err == nil {
+			e.outcome.Seq = m.Seq
+			if err := t.seq.MarkFailed(ctx, m.TenantID, m.MessageID, m.ConversationID, m.Seq); err != nil {
+				t.logger.Warn("message status not recorded", "err", err)
+			}
+		}
+		t.deliver(e)
+	}
+}

@@ -1,0 +1,25 @@
+// Package persistence owns caasd's durable paths: the Kafka producer and the
+// persister that writes chat messages to MongoDB, delivery confirmations,
+// the MongoDB repositories, and the Redis state (sequence numbers, message
+// status, caches).
+package persistence
+
+import "errors"
+
+// ErrNotFound means the document does not exist (in the caller's tenant).
+var ErrNotFound = errors.New("persistence: not found")
+
+// ErrConflict means a document with that id already exists.
+var ErrConflict = errors.New("persistence: already exists")
+
+// ErrProducerFull means the producer's input queue is full: Kafka is slow
+// or down and the caller should refuse new work.
+var ErrProducerFull = errors.New("persistence: producer queue full")
+
+// ErrProducerClosed means the producer is shutting down.
+var ErrProducerClosed = errors.New("persistence: producer closed")
+
+// ErrTooManyPending means too many messages await confirmation on this node.
+var ErrTooManyPending = errors.New("persistence: too many messages awaiting confirmation")
+
+var errIncompleteRecord = errors.New("message_id, tenant_id, conversation_id and seq are required")

@@ -1,0 +1,20 @@
+package persistence
+
+// Redis keys. Every key of a tenant's data starts with its tenant, so no
+// lookup built from one tenant's token can reach another tenant's keys.
+
+func tenantPrefix(tenant string) string { return "caasd:t:" + tenant + ":" }
+
+// ConversationCacheKey caches a conversation's metadata and participants.
+func ConversationCacheKey(tenant, conv string) string {
+	return tenantPrefix(tenant) + "conv:" + conv
+}
+
+// SeqKey holds a room's last assigned sequence number.
+func SeqKey(tenant, conv string) string { return tenantPrefix(tenant) + "seq:" + conv }
+
+// StatusKey holds a message's status (pending, persisted, failed).
+func StatusKey(tenant, messageID string) string { return tenantPrefix(tenant) + "msg:" + messageID }
+
+// RoomSnapshotKey holds a room actor's snapshot.
+func RoomSnapshotKey(tenant, conv string) string { return tenantPrefix(tenant) + "room:" + conv }

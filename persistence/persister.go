@@ -1,0 +1,312 @@
+package persistence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// PersisterConfig configures the persister.
+type PersisterConfig struct {
+	Kafka            KafkaConfig
+	Group            string
+	MessageTopic     string
+	PersistenceTopic string
+	BatchSize        int
+	BatchLinger      time.Duration
+	StatusTTL        time.Duration
+	// SessionTimeout is the consumer group session timeout.
+	SessionTimeout time.Duration
+}
+
+// PersisterMetrics is what the persister reports.
+type PersisterMetrics interface {
+	Persisted(n int, latency time.Duration)
+	PersistenceError()
+	DuplicatesSkipped(n int)
+}
+
+// Persister consumes chat messages and writes them to MongoDB in unordered
+// bulk inserts, idempotent on (tenant_id, message_id). Offsets are
+// committed only after MongoDB has the batch; then persistence events go out.
+type Persister struct {
+	cfg      PersisterConfig
+	group    sarama.ConsumerGroup
+	messages *mongo.Collection
+	convs    *mongo.Collection
+	rdb      redis.UniversalClient
+	producer *Producer
+	logger   *slog.Logger
+	metrics  PersisterMetrics
+}
+
+// NewPersister joins the persister's consumer group.
+func NewPersister(cfg PersisterConfig, m *Mongo, rdb redis.UniversalClient, producer *Producer, logger *slog.Logger, metrics PersisterMetrics) (*Persister, error) {
+	c := baseSaramaConfig(cfg.Kafka.ClientID + "-persister")
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.Offsets.AutoCommit.Enable = false
+	c.Consumer.Return.Errors = false
+	if cfg.SessionTimeout > 0 {
+		c.Consumer.Group.Session.Timeout = cfg.SessionTimeout
+		c.Consumer.Group.Heartbeat.Interval = cfg.SessionTimeout / 5
+	}
+	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	c.Consumer.Fetch.Default = 4 << 20
+	c.ChannelBufferSize = cfg.BatchSize * 2
+	group, err := sarama.NewConsumerGroup(cfg.Kafka.Brokers, cfg.Group, c)
+	if err != nil {
+		return nil, fmt.Errorf("persister consumer group: %w", err)
+	}
+	return &Persister{
+		cfg: cfg, group: group,
+		messages: m.Collection(CollMessages), convs: m.Collection(CollConversations),
+		rdb: rdb, producer: producer, logger: logger, metrics: metrics,
+	}, nil
+}
+
+// Run consumes until ctx ends, then leaves the group.
+func (p *Persister) Run(ctx context.Context) error {
+	defer p.group.Close()
+	h := &persistHandler{p: p}
+	for ctx.Err() == nil {
+		if err := p.group.Consume(ctx, []string{p.cfg.MessageTopic}, h); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				return nil
+			}
+			p.logger.Warn("persister consume", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+type persistHandler struct{ p *Persister }
+
+func (h *persistHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *persistHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim gathers up to BatchSize records, or what arrived within
+// BatchLinger of the first, and persists them as one batch.
+func (h *persistHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	p := h.p
+	batch := make([]*sarama.ConsumerMessage, 0, p.cfg.BatchSize)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := p.persistBatch(sess.Context(), batch); err != nil {
+			return err
+		}
+		sess.MarkMessage(batch[len(batch)-1], "")
+		sess.Commit()
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return flush()
+			}
+			if len(batch) == 0 {
+				linger.Reset(p.cfg.BatchLinger)
+			}
+			batch = append(batch, msg)
+			if len(batch) >= p.cfg.BatchSize {
+				linger.Stop()
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		case <-linger.C:
+			if err := flush(); err != nil {
+				return err
+			}
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+type messageDoc struct {
+	ID             string    `bson:"_id"`
+	MessageID      string    `bson:"message_id"`
+	ConversationID string    `bson:"conversation_id"`
+	TenantID       string    `bson:"tenant_id"`
+	SenderID       string    `bson:"sender_id"`
+	Content        any       `bson:"content"`
+	Seq            int64     `bson:"seq"`
+	CreatedAt      time.Time `bson:"created_at"`
+	PersistedAt    time.Time `bson:"persisted_at"`
+}
+
+// persistBatch writes one batch to MongoDB, retrying while MongoDB is
+// unreachable: a batch is never skipped, because Kafka holds the only copy
+// of an accepted message until MongoDB has it.
+func (p *Persister) persistBatch(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	start := time.Now()
+	docs := make([]any, 0, len(batch))
+	events := make([]PersistenceEvent, 0, len(batch))
+	now := time.Now().UTC()
+	for _, m := range batch {
+		msg, err := DecodeMessage(m.Value)
+		if err != nil {
+			p.metrics.PersistenceError()
+			p.logger.Error("persister: undecodable record skipped", "partition", m.Partition, "offset", m.Offset, "err", err)
+			continue
+		}
+		var content any
+		if err := json.Unmarshal(msg.Content, &content); err != nil {
+			content = string(msg.Content)
+		}
+		created, err := time.Parse(TimeFormat, msg.CreatedAt)
+		if err != nil {
+			created = m.Timestamp
+		}
+		docs = append(docs, messageDoc{
+			ID: docID(msg.TenantID, msg.MessageID), MessageID: msg.MessageID, ConversationID: msg.ConversationID,
+			TenantID: msg.TenantID, SenderID: msg.SenderID, Content: content, Seq: msg.Seq,
+			CreatedAt: created, PersistedAt: now,
+		})
+		events = append(events, PersistenceEvent{
+			MessageID: msg.MessageID, TenantID: msg.TenantID, ConversationID: msg.ConversationID,
+			SenderID: msg.SenderID, Seq: msg.Seq, Status: StatusPersisted, PersistedAt: now,
+		})
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	dups, err := p.insert(ctx, docs, events)
+	if err != nil {
+		return err
+	}
+	if dups > 0 {
+		p.metrics.DuplicatesSkipped(dups)
+	}
+	if err := retry(ctx, p.logger, "advance last_message_at", func() error { return p.touchConversations(ctx, events) }); err != nil {
+		return err
+	}
+	p.recordStatuses(ctx, events)
+	p.metrics.Persisted(len(docs)-dups, time.Since(start))
+	p.publish(events)
+	return nil
+}
+
+// insert bulk-inserts docs unordered; duplicates count as persisted, other
+// write errors fail their message. Connection errors are retried.
+func (p *Persister) insert(ctx context.Context, docs []any, events []PersistenceEvent) (dups int, err error) {
+	err = retry(ctx, p.logger, "insert messages", func() error {
+		dups = 0
+		_, err := p.messages.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		var bwe mongo.BulkWriteException
+		if err == nil || !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return err
+		}
+		for _, we := range bwe.WriteErrors {
+			if we.Index < 0 || we.Index >= len(events) {
+				continue
+			}
+			if mongo.IsDuplicateKeyError(we.WriteError) || we.Code == 11000 {
+				events[we.Index].Duplicate = true
+				dups++
+				continue
+			}
+			p.metrics.PersistenceError()
+			events[we.Index].Status = StatusFailed
+			events[we.Index].ErrorCode = "internal"
+			events[we.Index].Error = we.Message
+		}
+		return nil
+	})
+	return dups, err
+}
+
+// touchConversations advances last_message_at with $max, in chunks small
+// enough for every MongoDB-wire server.
+func (p *Persister) touchConversations(ctx context.Context, events []PersistenceEvent) error {
+	latest := map[string]time.Time{}
+	for _, e := range events {
+		if e.Status != StatusPersisted {
+			continue
+		}
+		id := docID(e.TenantID, e.ConversationID)
+		if e.PersistedAt.After(latest[id]) {
+			latest[id] = e.PersistedAt
+		}
+	}
+	models := make([]mongo.WriteModel, 0, len(latest))
+	for id, t := range latest {
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: id}}).
+			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "last_message_at", Value: t}}}}))
+	}
+	const chunk = 40
+	for i := 0; i < len(models); i += chunk {
+		end := min(i+chunk, len(models))
+		if _, err := p.convs.BulkWrite(ctx, models[i:end], options.BulkWrite().SetOrdered(false)); err != nil {
+			return fmt.Errorf("update last_message_at: %w", err)
+		}
+	}
+	return nil
+}
+
+// recordStatuses stores each message's outcome in Redis, so a resend of a
+// stored message is confirmed at once. Best effort: the event still goes out.
+func (p *Persister) recordStatuses(ctx context.Context, events []PersistenceEvent) {
+	pipe := p.rdb.Pipeline()
+	for _, e := range events {
+		if e.Status == StatusPersisted {
+			pipe.Set(ctx, StatusKey(e.TenantID, e.MessageID), encodeStatus('d', e.Seq, e.ConversationID, e.PersistedAt.Format(TimeFormat)), p.cfg.StatusTTL)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		p.logger.Warn("persister: message status not recorded", "err", err)
+	}
+}
+
+// publish sends the batch's persistence events; a lost event is covered by
+// the sender's confirmation timeout and resend, which the dedup answers.
+func (p *Persister) publish(events []PersistenceEvent) {
+	b, err := json.Marshal(persistenceBatch{Events: events})
+	if err != nil {
+		return
+	}
+	if err := p.producer.Send(&Record{Topic: p.cfg.PersistenceTopic, Value: b}); err != nil {
+		p.logger.Warn("persister: persistence events not published", "err", err)
+	}
+}
+
+// retry runs fn until it succeeds or ctx ends, backing off up to 2 s.
+func retry(ctx context.Context, logger *slog.Logger, what string, fn func() error) error {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			logger.Warn("persister: retrying", "what", what, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
