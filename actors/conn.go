@@ -48,55 +48,77 @@ func (a *connActor) send(ack uint64, name string, v any) {
 	a.conn.Reply(ack, transport.NewFrame(name, wire.Marshal(v)))
 }
 
+// eventFunc handles one client event on its connection actor.
+type eventFunc func(a *connActor, m *inbound)
+
+// events returns what each client event does. Every codec's events land
+// here: this table is the one place that decides what an event does.
+func events() map[string]eventFunc {
+	t := map[string]eventFunc{}
+	roomEvents(t)
+	return t
+}
+
 func (a *connActor) handle(m *inbound) {
-	switch m.name {
-	case wire.EvJoinRoom:
-		var req wire.JoinRoom
-		if err := decode(m.data, &req); err != nil || !wire.ValidID(req.ConversationID) {
-			a.send(m.ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: wire.CodeInvalidMessage, Message: "joinRoom needs {conversation_id}"})
-			return
-		}
-		if _, ok := a.rooms[req.ConversationID]; !ok && len(a.rooms) >= a.e.deps.Limits.MaxRoomsPerConn {
-			a.send(m.ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: wire.CodeRateLimited, Message: fmt.Sprintf("a connection may join at most %d rooms", a.e.deps.Limits.MaxRoomsPerConn)})
-			return
-		}
-		a.rooms[req.ConversationID] = struct{}{}
-		j := &pb.JoinRoom{User: a.user, Conn: a.ref, Ack: m.ack}
-		if req.SinceSeq != nil {
-			j.HasSince, j.SinceSeq = true, *req.SinceSeq
-		}
-		a.e.rooms.send(roomKey{a.user.TenantId, req.ConversationID}, j)
-
-	case wire.EvLeaveRoom:
-		var req wire.LeaveRoom
-		if err := decode(m.data, &req); err != nil || !wire.ValidID(req.ConversationID) {
-			a.send(m.ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: wire.CodeInvalidMessage, Message: "leaveRoom needs {conversation_id}"})
-			return
-		}
-		delete(a.rooms, req.ConversationID)
-		a.e.rooms.send(roomKey{a.user.TenantId, req.ConversationID}, &pb.LeaveRoom{Conn: a.ref, Ack: m.ack})
-
-	case wire.EvSendMessage:
-		var req wire.SendMessage
-		if err := decode(m.data, &req); err != nil {
-			a.reject(m.ack, req, wire.Errorf(wire.CodeInvalidMessage, "sendMessage needs {message_id, conversation_id, content}: "+err.Error()))
-			return
-		}
-		if werr := validateSend(&req, &a.e.deps.Limits); werr != nil {
-			a.reject(m.ack, req, werr)
-			return
-		}
-		if werr := a.e.limiter.Allow(a.user.TenantId+"/"+a.user.UserId, textOf(req.Content)); werr != nil {
-			a.reject(m.ack, req, werr)
-			return
-		}
-		a.e.rooms.send(roomKey{a.user.TenantId, req.ConversationID}, &pb.SendMessage{
-			User: a.user, Conn: a.ref, Ack: m.ack, MessageId: req.MessageID, Content: req.Content,
-		})
-
-	default:
-		a.send(m.ack, wire.EvError, wire.Error{Code: wire.CodeInvalidMessage, Message: fmt.Sprintf("unknown event %q", m.name)})
+	if f, ok := a.e.events[m.name]; ok {
+		f(a, m)
+		return
 	}
+	a.send(m.ack, wire.EvError, wire.Error{Code: wire.CodeInvalidMessage, Message: fmt.Sprintf("unknown event %q", m.name)})
+}
+
+// roomEvents registers joining, leaving and sending.
+func roomEvents(t map[string]eventFunc) {
+	t[wire.EvJoinRoom] = (*connActor).joinRoom
+	t[wire.EvLeaveRoom] = (*connActor).leaveRoom
+	t[wire.EvSendMessage] = (*connActor).sendMessage
+}
+
+func (a *connActor) joinRoom(m *inbound) {
+	var req wire.JoinRoom
+	if err := decode(m.data, &req); err != nil || !wire.ValidID(req.ConversationID) {
+		a.send(m.ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: wire.CodeInvalidMessage, Message: "joinRoom needs {conversation_id}"})
+		return
+	}
+	if _, ok := a.rooms[req.ConversationID]; !ok && len(a.rooms) >= a.e.deps.Limits.MaxRoomsPerConn {
+		a.send(m.ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: wire.CodeRateLimited, Message: fmt.Sprintf("a connection may join at most %d rooms", a.e.deps.Limits.MaxRoomsPerConn)})
+		return
+	}
+	a.rooms[req.ConversationID] = struct{}{}
+	j := &pb.JoinRoom{User: a.user, Conn: a.ref, Ack: m.ack}
+	if req.SinceSeq != nil {
+		j.HasSince, j.SinceSeq = true, *req.SinceSeq
+	}
+	a.e.rooms.send(roomKey{a.user.TenantId, req.ConversationID}, j)
+}
+
+func (a *connActor) leaveRoom(m *inbound) {
+	var req wire.LeaveRoom
+	if err := decode(m.data, &req); err != nil || !wire.ValidID(req.ConversationID) {
+		a.send(m.ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: wire.CodeInvalidMessage, Message: "leaveRoom needs {conversation_id}"})
+		return
+	}
+	delete(a.rooms, req.ConversationID)
+	a.e.rooms.send(roomKey{a.user.TenantId, req.ConversationID}, &pb.LeaveRoom{Conn: a.ref, Ack: m.ack})
+}
+
+func (a *connActor) sendMessage(m *inbound) {
+	var req wire.SendMessage
+	if err := decode(m.data, &req); err != nil {
+		a.reject(m.ack, req, wire.Errorf(wire.CodeInvalidMessage, "sendMessage needs {message_id, conversation_id, content}: "+err.Error()))
+		return
+	}
+	if werr := validateSend(&req, &a.e.deps.Limits); werr != nil {
+		a.reject(m.ack, req, werr)
+		return
+	}
+	if werr := a.e.limiter.Allow(a.user.TenantId+"/"+a.user.UserId, textOf(req.Content)); werr != nil {
+		a.reject(m.ack, req, werr)
+		return
+	}
+	a.e.rooms.send(roomKey{a.user.TenantId, req.ConversationID}, &pb.SendMessage{
+		User: a.user, Conn: a.ref, Ack: m.ack, MessageId: req.MessageID, Content: req.Content,
+	})
 }
 
 func (a *connActor) reject(ack uint64, req wire.SendMessage, werr *wire.Error) {

@@ -20,6 +20,7 @@ type Engine struct {
 	system  *actor.ActorSystem
 	limiter *RateLimiter
 	rooms   *roomTable
+	events  map[string]eventFunc
 }
 
 // NewEngine starts an actor system with deps.
@@ -34,7 +35,7 @@ func NewEngine(deps Deps) *Engine {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
 	}))
-	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000)}
+	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events()}
 	e.rooms = newRoomTable(e)
 	return e
 }

@@ -1,0 +1,154 @@
+package server_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/caasd/caasd/internal/testenv"
+)
+
+// mongoCount counts stored messages matching filter, through mongo-driver.
+func mongoCount(t testing.TB, env *testenv.Env, filter bson.D) int64 {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + env.MongoAddr + "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	n, err := client.Database("caas").Collection("messages").CountDocuments(context.Background(), filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestMessageFlowEndToEnd(t *testing.T) {
+	env := testenv.Start(t)
+	s := node(t, env, nil)
+	conversation(t, s, "acme", "conv-1", "alice", "bob")
+
+	alice1 := join(t, s, "acme", "alice", "conv-1")
+	alice2 := join(t, s, "acme", "alice", "conv-1")
+	bob := join(t, s, "acme", "bob", "conv-1")
+
+	alice1.Emit("sendMessage", text("m-1", "conv-1", "hello bob"))
+	acc := alice1.Wait("message:accepted", 10*time.Second, byID("m-1"))
+	if acc.Field("seq") != "1" || acc.Field("conversation_id") != "conv-1" {
+		t.Fatalf("accepted = %s, want seq 1 in conv-1", acc.Data)
+	}
+	per := alice1.Wait("message:persisted", 10*time.Second, byID("m-1"))
+	if per.Field("seq") != "1" || per.Field("persisted_at") == "" {
+		t.Fatalf("persisted = %s", per.Data)
+	}
+	for name, c := range map[string]*testenv.Client{"bob": bob, "alice's other connection": alice2, "alice": alice1} {
+		ev := c.Wait("message:new", 5*time.Second, byID("m-1"))
+		if ev.Field("sender_id") != "alice" || ev.Field("tenant_id") != "acme" || ev.Field("seq") != "1" || ev.Field("created_at") == "" {
+			t.Fatalf("%s got message:new %s", name, ev.Data)
+		}
+	}
+	if a, p := alice1.Position("message:accepted", byID("m-1")), alice1.Position("message:persisted", byID("m-1")); a < 0 || p < a {
+		t.Fatalf("message:accepted at %d, message:persisted at %d: accepted must come first", a, p)
+	}
+	if n := mongoCount(t, env, bson.D{{Key: "tenant_id", Value: "acme"}, {Key: "message_id", Value: "m-1"}}); n != 1 {
+		t.Fatalf("m-1 stored %d times, want 1", n)
+	}
+	if bob.Count("message:accepted")+bob.Count("message:persisted") != 0 {
+		t.Fatal("bob got the sender's confirmations")
+	}
+}
+
+func TestDuplicateMessageStoredOnceConfirmedEachTime(t *testing.T) {
+	env := testenv.Start(t)
+	s := node(t, env, nil)
+	conversation(t, s, "acme", "conv-dup", "alice", "bob")
+	alice := join(t, s, "acme", "alice", "conv-dup")
+	bob := join(t, s, "acme", "bob", "conv-dup")
+
+	for i := 0; i < 3; i++ {
+		alice.Emit("sendMessage", text("dup-1", "conv-dup", "once"))
+		acc := alice.Wait("message:accepted", 10*time.Second, byID("dup-1"))
+		per := alice.Wait("message:persisted", 15*time.Second, byID("dup-1"))
+		if acc.Field("seq") != "1" || per.Field("seq") != "1" {
+			t.Fatalf("send %d: accepted %s persisted %s, want seq 1", i+1, acc.Data, per.Data)
+		}
+	}
+	if n := mongoCount(t, env, bson.D{{Key: "message_id", Value: "dup-1"}}); n != 1 {
+		t.Fatalf("stored %d times, want 1", n)
+	}
+	// The room fanned it out once.
+	time.Sleep(200 * time.Millisecond)
+	if n := bob.Count("message:new"); n != 1 {
+		t.Fatalf("bob got %d message:new, want 1", n)
+	}
+}
+
+func TestOrderingAcrossSendersIsTheSameForEveryMember(t *testing.T) {
+	env := testenv.Start(t)
+	s := node(t, env, map[string]string{"RATE_LIMIT_PER_MINUTE": "10000", "RATE_LIMIT_PER_HOUR": "100000"})
+	users := []string{"u0", "u1", "u2", "u3", "u4", "r0", "r1"}
+	conversation(t, s, "acme", "conv-order", users...)
+	clients := make(map[string]*testenv.Client)
+	for _, u := range users {
+		clients[u] = join(t, s, "acme", u, "conv-order")
+	}
+	const perSender = 200
+	done := make(chan struct{})
+	for i := 0; i < 5; i++ {
+		c := clients["u"+strconv.Itoa(i)]
+		go func(i int) {
+			defer func() { done <- struct{}{} }()
+			for j := 0; j < perSender; j++ {
+				c.Emit("sendMessage", text(testenv.Fmt("o-%d-%d", i, j), "conv-order", testenv.Fmt("msg %d from %d", j, i)))
+			}
+		}(i)
+	}
+	for i := 0; i < 5; i++ {
+		<-done
+	}
+	const total = 5 * perSender
+	deadline := time.Now().Add(60 * time.Second)
+	var ref []string
+	for _, u := range users {
+		c := clients[u]
+		for c.Count("message:new") < total && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		evs := c.All("message:new")
+		if len(evs) != total {
+			t.Fatalf("%s got %d messages, want %d", u, len(evs), total)
+		}
+		ids := make([]string, len(evs))
+		last := int64(0)
+		perSenderLast := map[string]int{}
+		for i, e := range evs {
+			seq, _ := strconv.ParseInt(e.Field("seq"), 10, 64)
+			if seq <= last {
+				t.Fatalf("%s: seq %d after %d", u, seq, last)
+			}
+			last = seq
+			ids[i] = e.Field("message_id")
+			// each sender's own messages keep their sending order
+			var si, sj int
+			_, _ = fmtSscan(ids[i], &si, &sj)
+			if prev, ok := perSenderLast[e.Field("sender_id")]; ok && sj <= prev {
+				t.Fatalf("%s: sender %s message %d after %d", u, e.Field("sender_id"), sj, prev)
+			}
+			perSenderLast[e.Field("sender_id")] = sj
+		}
+		if ref == nil {
+			ref = ids
+			continue
+		}
+		for i := range ids {
+			if ids[i] != ref[i] {
+				t.Fatalf("%s sees %s at position %d, %s sees %s", u, ids[i], i, users[0], ref[i])
+			}
+		}
+	}
+}
