@@ -38,6 +38,7 @@ func (a *connActor) Receive(ctx actor.Context) {
 	case *pb.ConnEvent:
 		a.conn.Reply(m.Ack, transport.NewFrame(m.Name, m.Data))
 	case *actor.Stopping:
+		a.e.calls.connGone(a.ref.ConnId)
 		for conv := range a.rooms {
 			a.e.rooms.send(roomKey{a.user.TenantId, conv}, &pb.ConnGone{ConnId: a.ref.ConnId})
 		}
@@ -56,6 +57,7 @@ type eventFunc func(a *connActor, m *inbound)
 func events() map[string]eventFunc {
 	t := map[string]eventFunc{}
 	roomEvents(t)
+	callEvents(t)
 	return t
 }
 

@@ -66,4 +66,10 @@ type Deps struct {
 	RoomIdle time.Duration
 	// StoreTimeout bounds one call to Redis or MongoDB from an actor.
 	StoreTimeout time.Duration
+	// ICE answers webrtc:ice-servers; nil: an empty list.
+	ICE ICEProvider
+	// Recordings stores call recording metadata; nil: no recording.
+	Recordings RecordingStore
+	// ConsentTimeout bounds a recording consent request (default 30 s).
+	ConsentTimeout time.Duration
 }

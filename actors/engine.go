@@ -20,6 +20,7 @@ type Engine struct {
 	system  *actor.ActorSystem
 	limiter *RateLimiter
 	rooms   *roomTable
+	calls   *callTable
 	events  map[string]eventFunc
 }
 
@@ -37,6 +38,7 @@ func NewEngine(deps Deps) *Engine {
 	}))
 	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events()}
 	e.rooms = newRoomTable(e)
+	e.calls = newCallTable(e)
 	return e
 }
 
@@ -68,6 +70,7 @@ func (e *Engine) ActiveRooms() int { return e.rooms.len() }
 // Shutdown stops every room (each flushes what it holds) and the actor
 // system, waiting at most until ctx ends.
 func (e *Engine) Shutdown(ctx context.Context) {
+	e.calls.stopAll(ctx)
 	e.rooms.stopAll(ctx)
 	e.system.Shutdown()
 }

@@ -80,8 +80,8 @@ type waiter struct {
 
 // Room-internal messages.
 type (
-	flushNow  struct{}
-	produced  struct {
+	flushNow struct{}
+	produced struct {
 		id  string
 		err error
 	}

@@ -23,3 +23,7 @@ var ErrProducerClosed = errors.New("persistence: producer closed")
 var ErrTooManyPending = errors.New("persistence: too many messages awaiting confirmation")
 
 var errIncompleteRecord = errors.New("message_id, tenant_id, conversation_id and seq are required")
+
+// ErrInvalidRecording means recording data (a quality report, storage
+// information, a filter or a cursor) is out of range or malformed.
+var ErrInvalidRecording = errors.New("persistence: invalid recording data")

@@ -76,11 +76,17 @@ type Producer struct {
 	async   sarama.AsyncProducer
 	logger  *slog.Logger
 	metrics ProducerMetrics
+	// queue bounds what waits for sarama, whose input channel is
+	// unbuffered: Send never blocks, the feeder does.
+	queue chan *sarama.ProducerMessage
 
 	mu     sync.RWMutex
 	closed bool
 	wg     sync.WaitGroup
 }
+
+// producerQueueLen bounds records waiting to enter the producer.
+const producerQueueLen = 16384
 
 type inflight struct {
 	rec  *Record
@@ -105,8 +111,9 @@ func NewProducer(cfg KafkaConfig, logger *slog.Logger, metrics ProducerMetrics) 
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	p := &Producer{async: async, logger: logger, metrics: metrics}
-	p.wg.Add(2)
+	p := &Producer{async: async, logger: logger, metrics: metrics, queue: make(chan *sarama.ProducerMessage, producerQueueLen)}
+	p.wg.Add(3)
+	go p.feed()
 	go p.successes()
 	go p.errors()
 	return p, nil
@@ -128,11 +135,21 @@ func (p *Producer) Send(rec *Record) error {
 		Metadata: &inflight{rec: rec, sent: time.Now()},
 	}
 	select {
-	case p.async.Input() <- msg:
+	case p.queue <- msg:
 		return nil
 	default:
 		return ErrProducerFull
 	}
+}
+
+// feed moves queued records into sarama until the queue is closed, then
+// lets sarama flush and close.
+func (p *Producer) feed() {
+	defer p.wg.Done()
+	for msg := range p.queue {
+		p.async.Input() <- msg
+	}
+	p.async.AsyncClose()
 }
 
 func (p *Producer) successes() {
@@ -166,8 +183,8 @@ func (p *Producer) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
+	close(p.queue)
 	p.mu.Unlock()
-	p.async.AsyncClose()
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {

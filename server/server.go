@@ -25,6 +25,7 @@ import (
 	"github.com/caasd/caasd/internal/metrics"
 	"github.com/caasd/caasd/persistence"
 	"github.com/caasd/caasd/transport"
+	"github.com/caasd/caasd/transport/socketio"
 )
 
 // Server is one running caasd node.
@@ -42,8 +43,10 @@ type Server struct {
 	producer *persistence.Producer
 	tracker  *persistence.Tracker
 	engine   *actors.Engine
+	rtc      webRTC
 	conns    *transport.Registry
 	ws       *transport.WSServer
+	sio      *socketio.Server
 	http     *http.Server
 	listener net.Listener
 
@@ -60,11 +63,15 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Serv
 		cfg.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	s = &Server{cfg: cfg, logger: logger, metrics: metrics.New(), closed: make(chan struct{})}
+	started := s // s is nil once an error is returned
 	defer func() {
 		if err != nil {
-			s.shutdownServices()
+			started.shutdownServices()
 		}
 	}()
+	if err := s.newTURN(); err != nil {
+		return nil, err
+	}
 	if err := s.startEmbedded(); err != nil {
 		return nil, err
 	}
@@ -201,12 +208,14 @@ func (s *Server) startPersistence(ctx, bg context.Context) error {
 
 func (s *Server) startEngine(bg context.Context) {
 	s.conns = transport.NewRegistry()
+	s.startWebRTC(bg)
 	convs := persistence.NewConversations(s.db, s.rdb, s.cfg.Rooms.AuthzCacheTTL, s.metrics)
 	s.engine = actors.NewEngine(actors.Deps{
 		NodeID: s.cfg.NodeID, Logger: s.logger, Metrics: s.metrics,
 		Conversations: convs, Sequencer: persistence.NewSequencer(s.rdb, s.cfg.Persistence.StatusTTL),
 		Producer: s.producer, Tracker: s.tracker, Conns: s.conns,
 		MessageTopic: s.cfg.Kafka.MessageTopic, Limits: s.cfg.Limits, Rooms: s.cfg.Rooms,
+		ICE: s.rtc.turn, Recordings: s.rtc.recordings, ConsentTimeout: s.cfg.Calls.ConsentTimeout,
 	})
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.engine.Run(bg) }()
@@ -218,15 +227,25 @@ func (s *Server) startEngine(bg context.Context) {
 	}, verifier, s.engine, s.conns, s.logger.With("component", "ws"), s.metrics)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.ws.Run(bg) }()
+	s.sio = socketio.NewServer(socketio.Config{
+		NodeID: s.cfg.NodeID, MaxPayloadBytes: s.cfg.Limits.HardMaxFrameBytes, MaxFrameBytes: s.cfg.Limits.MaxFrameBytes,
+		OutboundQueueLen: s.cfg.Limits.OutboundQueueLen,
+	}, verifier, s.engine, s.conns, s.logger.With("component", "socketio"), s.metrics)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.sio.Run(bg) }()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", s.ws)
+	mux.Handle("/socket.io/", s.sio)
 	(&admin.Ops{Gatherer: s.metrics.Registry, Verifier: verifier, Checks: map[string]admin.Check{
 		"redis": func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() },
 		"mongo": s.db.Ping,
-		"kafka": func(context.Context) error { return persistence.EnsureTopics(s.kafkaConfig(), s.cfg.Kafka.MessageTopic) },
+		"kafka": func(context.Context) error {
+			return persistence.EnsureTopics(s.kafkaConfig(), s.cfg.Kafka.MessageTopic)
+		},
 	}}).Register(mux)
 	(&admin.Conversations{Store: convs, Rooms: s.engine, Verifier: verifier, Logger: s.logger}).Register(mux)
+	s.registerWebRTC(mux, verifier)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug)}
 }
 
@@ -257,6 +276,7 @@ func (s *Server) Config() config.Config { return s.cfg }
 // already accepted is in Kafka, and stops the background work.
 func (s *Server) Close(ctx context.Context, closeCode uint16) {
 	s.once.Do(func() {
+		s.sio.Close(closeCode, "server shutting down") // ends pending long-polls, which Shutdown would wait for
 		_ = s.http.Shutdown(ctx)
 		s.conns.Each(func(c transport.Conn) { c.Close(closeCode, "server shutting down") })
 		s.engine.Shutdown(ctx)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -146,10 +147,10 @@ type wsConn struct {
 	closeOnce sync.Once
 }
 
-func (c *wsConn) ID() string                      { return c.id }
-func (c *wsConn) Principal() auth.Principal       { return c.principal }
-func (c *wsConn) Send(f *Frame) bool              { return c.out.Push(f) }
-func (c *wsConn) Reply(_ uint64, f *Frame) bool   { return c.out.Push(f) }
+func (c *wsConn) ID() string                       { return c.id }
+func (c *wsConn) Principal() auth.Principal        { return c.principal }
+func (c *wsConn) Send(f *Frame) bool               { return c.out.Push(f) }
+func (c *wsConn) Reply(_ uint64, f *Frame) bool    { return c.out.Push(f) }
 func (c *wsConn) Close(code uint16, reason string) { c.closeWith(code, reason) }
 
 // closeWith sends a close frame without waiting behind a blocked write:
@@ -168,7 +169,14 @@ func (c *wsConn) slow() {
 	c.closeWith(ClosePolicy, "slow_consumer")
 }
 
+// writeFailed closes a connection whose write failed; a write that timed
+// out is a client that stopped reading, the same as a full queue.
 func (c *wsConn) writeFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.slow()
+		return
+	}
 	c.server.logger.Debug("write failed", "conn", c.id, "err", err)
 	c.closeWith(CloseGoingAway, "write_failed")
 }
@@ -219,10 +227,10 @@ func errorFrame(code wire.Code, msg string) *Frame {
 // connection in it.
 type connSlot struct{ c *wsConn }
 
-func (s *connSlot) Len() int                    { return 0 }
-func (s *connSlot) Load(string) (any, bool)     { return nil, false }
-func (s *connSlot) Delete(string)               {}
-func (s *connSlot) Store(string, any)           {}
+func (s *connSlot) Len() int                     { return 0 }
+func (s *connSlot) Load(string) (any, bool)      { return nil, false }
+func (s *connSlot) Delete(string)                {}
+func (s *connSlot) Store(string, any)            {}
 func (s *connSlot) Range(func(string, any) bool) {}
 
 type wsEvents struct{ s *WSServer }

@@ -34,6 +34,7 @@ type Config struct {
 	Persistence Persistence
 	Limits      Limits
 	TURN        TURN
+	Calls       Calls
 
 	// Demo creates a demo conversation and prints tokens at start.
 	Demo bool
@@ -132,6 +133,18 @@ type TURN struct {
 	Secret        string
 	Servers       string
 	CredentialTTL time.Duration
+	// ProbeInterval is the time between health probes of each TURN server.
+	ProbeInterval time.Duration
+	// ProbeTimeout bounds one health probe of one TURN server.
+	ProbeTimeout time.Duration
+	// FailureThreshold is how many failed probes in a row mark a server unhealthy.
+	FailureThreshold int
+}
+
+// Calls configures WebRTC calls.
+type Calls struct {
+	// ConsentTimeout is how long participants have to answer a recording consent request.
+	ConsentTimeout time.Duration
 }
 
 // Embedded reports which services caasd must run in-process.
@@ -185,23 +198,29 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			MaxPending:          p.integer("PERSISTENCE_MAX_PENDING", 200000, 1, 100000000),
 		},
 		Limits: Limits{
-			MaxFrameBytes:     p.integer("WS_MAX_FRAME_BYTES", 64*1024, 256, 16<<20),
-			HardMaxFrameBytes: p.integer("WS_HARD_MAX_FRAME_BYTES", 1<<20, 256, 64<<20),
-			MaxTextChars:      p.integer("MESSAGE_MAX_TEXT_CHARS", 4000, 1, 1<<20),
-			OutboundQueueLen:  p.integer("WS_OUTBOUND_QUEUE", 1024, 1, 1<<20),
-			PerMinute:         p.integer("RATE_LIMIT_PER_MINUTE", 600, 1, 1<<30),
-			PerHour:           p.integer("RATE_LIMIT_PER_HOUR", 10000, 1, 1<<30),
-			SpamRepeat:        p.integer("SPAM_REPEAT_COUNT", 5, 1, 1<<20),
-			SpamWindow:        p.duration("SPAM_WINDOW_S", time.Second, 60*time.Second),
+			MaxFrameBytes:      p.integer("WS_MAX_FRAME_BYTES", 64*1024, 256, 16<<20),
+			HardMaxFrameBytes:  p.integer("WS_HARD_MAX_FRAME_BYTES", 1<<20, 256, 64<<20),
+			MaxTextChars:       p.integer("MESSAGE_MAX_TEXT_CHARS", 4000, 1, 1<<20),
+			OutboundQueueLen:   p.integer("WS_OUTBOUND_QUEUE", 1024, 1, 1<<20),
+			PerMinute:          p.integer("RATE_LIMIT_PER_MINUTE", 600, 1, 1<<30),
+			PerHour:            p.integer("RATE_LIMIT_PER_HOUR", 10000, 1, 1<<30),
+			SpamRepeat:         p.integer("SPAM_REPEAT_COUNT", 5, 1, 1<<20),
+			SpamWindow:         p.duration("SPAM_WINDOW_S", time.Second, 60*time.Second),
 			ProhibitedPatterns: p.patterns("PROHIBITED_PATTERNS"),
-			MaxRoomsPerConn:   p.integer("WS_MAX_ROOMS_PER_CONN", 256, 1, 100000),
+			MaxRoomsPerConn:    p.integer("WS_MAX_ROOMS_PER_CONN", 256, 1, 100000),
 		},
 		TURN: TURN{
-			Host:          p.str("TURN_HOST", ""),
-			Port:          p.integer("TURN_PORT", 3478, 1, 65535),
-			Secret:        p.str("TURN_SECRET", ""),
-			Servers:       p.str("TURN_SERVERS", ""),
-			CredentialTTL: p.duration("TURN_CREDENTIAL_TTL", time.Second, 86400*time.Second),
+			Host:             p.str("TURN_HOST", ""),
+			Port:             p.integer("TURN_PORT", 3478, 1, 65535),
+			Secret:           p.str("TURN_SECRET", ""),
+			Servers:          p.str("TURN_SERVERS", ""),
+			CredentialTTL:    p.duration("TURN_CREDENTIAL_TTL", time.Second, 86400*time.Second),
+			ProbeInterval:    p.duration("TURN_PROBE_INTERVAL_MS", time.Millisecond, 10*time.Second),
+			ProbeTimeout:     p.duration("TURN_PROBE_TIMEOUT_MS", time.Millisecond, 3*time.Second),
+			FailureThreshold: p.integer("TURN_FAILURE_THRESHOLD", 3, 1, 1000),
+		},
+		Calls: Calls{
+			ConsentTimeout: p.duration("CALL_CONSENT_TIMEOUT_MS", time.Millisecond, 30000*time.Millisecond),
 		},
 	}
 	if p.err != nil {
