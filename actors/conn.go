@@ -57,6 +57,7 @@ type eventFunc func(a *connActor, m *inbound)
 func events() map[string]eventFunc {
 	t := map[string]eventFunc{}
 	roomEvents(t)
+	moderationEvents(t)
 	callEvents(t)
 	return t
 }

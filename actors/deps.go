@@ -47,6 +47,20 @@ type Metrics interface {
 	RoomPassivated()
 	MemberOnline(delta int)
 	MessageRejected(code string)
+	ModerationAction(action string)
+}
+
+// SnapshotStore keeps room snapshots.
+type SnapshotStore interface {
+	Save(ctx context.Context, tenant, conv string, data []byte) error
+	Load(ctx context.Context, tenant, conv string) ([]byte, error)
+	Delete(ctx context.Context, tenant, conv string) error
+}
+
+// Auditor records moderation actions and replays them.
+type Auditor interface {
+	Record(ctx context.Context, a *persistence.ModerationAction) error
+	History(ctx context.Context, tenant, conv string, before time.Time, limit int, ascending bool) ([]persistence.ModerationAction, error)
 }
 
 // Deps are what the engine's actors use.
@@ -59,6 +73,8 @@ type Deps struct {
 	Producer      Publisher
 	Tracker       Confirmer
 	Conns         ConnLookup
+	Snapshots     SnapshotStore
+	Moderation    Auditor
 	MessageTopic  string
 	Limits        config.Limits
 	Rooms         config.Rooms

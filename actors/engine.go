@@ -133,16 +133,48 @@ func (t *roomTable) send(k roomKey, msg any) {
 	s := &t.shards[t.shard(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pid, ok := s.m[k]
+	t.e.system.Root.Send(t.pidLocked(s.m, k), msg)
+}
+
+// pidLocked returns the room's actor, activating it; the shard is locked.
+func (t *roomTable) pidLocked(m map[roomKey]*actor.PID, k roomKey) *actor.PID {
+	pid, ok := m[k]
 	if !ok {
 		r := newRoom(t.e, k)
 		pid = t.e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return r }))
-		s.m[k] = pid
+		m[k] = pid
 		t.e.deps.Metrics.RoomActivated()
 	}
-	t.e.system.Root.Send(pid, msg)
+	return pid
 }
 
+// request sends msg to the room (activating it) and returns the future of
+// its answer.
+func (t *roomTable) request(k roomKey, msg any, timeout time.Duration) *actor.Future {
+	s := &t.shards[t.shard(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pid := t.pidLocked(s.m, k)
+	return t.e.system.Root.RequestFuture(pid, msg, timeout)
+}
+
+// convsOf lists up to limit active conversations of tenant.
+func (t *roomTable) convsOf(tenant string, limit int) []string {
+	var out []string
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for k := range s.m {
+			if k.tenant == tenant && len(out) < limit {
+				out = append(out, k.conv)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// sendIfActive sends msg to the room only if it is active.
 func (t *roomTable) sendIfActive(k roomKey, msg any) {
 	s := &t.shards[t.shard(k)]
 	s.mu.Lock()

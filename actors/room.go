@@ -35,6 +35,14 @@ type room struct {
 
 	online map[string]*member
 
+	bans, mutes       map[string]restriction
+	typing            map[string]time.Time
+	counters          roomCounters
+	createdAt         time.Time
+	lastActivity      time.Time
+	snapshotScheduled bool
+	expiryTimer       *time.Timer
+
 	batch          []*pb.SendMessage
 	flushScheduled bool
 	inflight       []*outMsg // in seq order
@@ -85,11 +93,16 @@ type (
 		id  string
 		err error
 	}
-	reproduce struct{ id string }
+	reproduce   struct{ id string }
+	snapshotNow struct{}
+	expireNow   struct{}
 )
 
 func newRoom(e *Engine, k roomKey) *room {
-	return &room{e: e, key: k, online: make(map[string]*member), byID: make(map[string]*outMsg)}
+	return &room{
+		e: e, key: k, online: make(map[string]*member), byID: make(map[string]*outMsg),
+		bans: map[string]restriction{}, mutes: map[string]restriction{}, typing: map[string]time.Time{},
+	}
 }
 
 func (r *room) Receive(ctx actor.Context) {
@@ -115,7 +128,7 @@ func (r *room) Receive(ctx actor.Context) {
 		if mem, ok := r.online[m.ConnId]; ok {
 			delete(r.online, m.ConnId)
 			r.e.deps.Metrics.MemberOnline(-1)
-			_ = mem
+			r.presenceLeft(mem.userID)
 		}
 	case *pb.SendMessage:
 		if r.forward(m) {
@@ -130,6 +143,27 @@ func (r *room) Receive(ctx actor.Context) {
 		r.resend(ctx, m.id)
 	case *pb.Invalidate:
 		r.reload(ctx)
+	case *pb.Moderate:
+		if r.forward(m) {
+			return
+		}
+		r.moderate(ctx, m)
+	case *pb.Typing:
+		if r.forward(m) {
+			return
+		}
+		r.typingEvent(m)
+	case *pb.RoomInfoRequest:
+		r.info(ctx)
+	case *snapshotNow:
+		r.writeSnapshot()
+	case *expireNow:
+		r.expire()
+	case *actor.Stopping:
+		if r.expiryTimer != nil {
+			r.expiryTimer.Stop()
+		}
+		r.writeSnapshot()
 	}
 }
 
@@ -181,7 +215,16 @@ func (r *room) load() *wire.Error {
 		r.e.deps.Logger.Warn("room seq init failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
 		return wire.Errorf(wire.CodeUnavailable, "room state unavailable; try again")
 	}
+	if err := r.restore(ctx); err != nil {
+		r.e.deps.Logger.Warn("room state restore failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
+		return wire.Errorf(wire.CodeUnavailable, "room state unavailable; try again")
+	}
+	if r.createdAt.IsZero() {
+		r.createdAt = conv.CreatedAt
+	}
 	r.conv, r.lastSeq = conv, seq
+	r.scheduleExpiry()
+	r.changed()
 	return nil
 }
 
@@ -226,17 +269,27 @@ func (r *room) join(ctx actor.Context, m *pb.JoinRoom) {
 		refuse(wire.Errorf(wire.CodeNotMember, "not a member of this conversation"))
 		return
 	}
-	if _, ok := r.online[m.Conn.ConnId]; !ok {
+	if werr := r.restricted(m.User.UserId, false); werr != nil {
+		refuse(werr)
+		return
+	}
+	_, already := r.online[m.Conn.ConnId]
+	if !already {
 		if len(r.online) >= r.e.deps.Rooms.MaxMembersOnline {
 			refuse(wire.Errorf(wire.CodeUnavailable, "room is full"))
 			return
 		}
 		r.online[m.Conn.ConnId] = &member{userID: m.User.UserId, role: role, conn: t}
 		r.e.deps.Metrics.MemberOnline(1)
+		r.counters.Joins++
+		r.changed()
 	}
 	r.reply(t, m.Ack, wire.EvRoomJoined, wire.RoomJoined{
 		ConversationID: r.key.conv, Role: role, Members: r.members(), LastSeq: r.lastSeq,
 	})
+	if !already {
+		r.presenceJoined(m.Conn.ConnId, m.User.UserId)
+	}
 }
 
 // members lists the participants with whether each is online.
@@ -254,11 +307,15 @@ func (r *room) members() []wire.Member {
 
 func (r *room) leave(ctx actor.Context, ref *pb.ConnRef, ack uint64) {
 	t := r.resolve(ref)
-	if _, ok := r.online[ref.ConnId]; ok {
+	mem, ok := r.online[ref.ConnId]
+	if ok {
 		delete(r.online, ref.ConnId)
 		r.e.deps.Metrics.MemberOnline(-1)
 	}
 	r.reply(t, ack, wire.EvRoomLeft, wire.RoomLeft{ConversationID: r.key.conv})
+	if ok {
+		r.presenceLeft(mem.userID)
+	}
 }
 
 // maybePassivate stops an idle room: no member online, nothing in flight.
@@ -301,6 +358,11 @@ func (r *room) reload(ctx actor.Context) {
 		r.membership(m.conn, false)
 	}
 	if werr != nil {
+		// The conversation is gone: so is the room's state.
+		sctx, cancel := r.storeCtx()
+		_ = r.e.deps.Snapshots.Delete(sctx, r.key.tenant, r.key.conv)
+		cancel()
+		r.bans, r.mutes = map[string]restriction{}, map[string]restriction{}
 		r.maybePassivate(ctx)
 	}
 }

@@ -31,6 +31,10 @@ func (r *room) enqueue(ctx actor.Context, m *pb.SendMessage) {
 		fail(wire.Errorf(wire.CodeNotMember, "not a member of this conversation"))
 		return
 	}
+	if werr := r.restricted(m.User.UserId, true); werr != nil {
+		fail(werr)
+		return
+	}
 	if len(r.byID)+len(r.batch) >= maxRoomInflight {
 		fail(wire.Errorf(wire.CodeUnavailable, "room is busy; try again"))
 		return
@@ -210,6 +214,8 @@ func (r *room) release() {
 		if o.seq > r.lastSeq {
 			r.lastSeq = o.seq
 		}
+		r.counters.Messages++
+		r.changed()
 		r.fanout(o.frame)
 		acc := wire.MessageAccepted{MessageID: o.id, ConversationID: r.key.conv, Seq: o.seq}
 		r.reply(o.sender, o.ack, wire.EvMessageAccepted, acc)
@@ -226,10 +232,15 @@ func (r *room) release() {
 // fanout delivers one encoded frame to every online member.
 func (r *room) fanout(f *transport.Frame) {
 	for _, m := range r.online {
-		if m.conn.local != nil {
-			m.conn.local.Send(f)
-			continue
-		}
-		r.e.system.Root.Send(m.conn.pid, &pb.ConnEvent{Name: f.Name, Data: f.Data})
+		r.deliver(m.conn, f)
 	}
+}
+
+// deliver sends a frame to one connection.
+func (r *room) deliver(t target, f *transport.Frame) {
+	if t.local != nil {
+		t.local.Send(f)
+		return
+	}
+	r.e.system.Root.Send(t.pid, &pb.ConnEvent{Name: f.Name, Data: f.Data})
 }

@@ -141,26 +141,40 @@ func (s *Conversations) Update(ctx context.Context, tenant, id string, patch Con
 
 // AddParticipant adds or re-roles a participant.
 func (s *Conversations) AddParticipant(ctx context.Context, tenant, id string, p Participant) (*Conversation, error) {
-	c, err := s.load(ctx, tenant, id)
-	if err != nil {
-		return nil, err
-	}
-	out := c.Participants[:0:0]
-	for _, q := range c.Participants {
-		if q.UserID != p.UserID {
-			out = append(out, q)
+	return s.setParticipants(ctx, tenant, id, func(ps []Participant) []Participant {
+		out := ps[:0:0]
+		for _, q := range ps {
+			if q.UserID != p.UserID {
+				out = append(out, q)
+			}
 		}
-	}
-	out = append(out, p)
-	return s.findAndUpdate(ctx, tenant, id, bson.D{{Key: "$set", Value: bson.D{{Key: "participants", Value: out}, {Key: "updated_at", Value: time.Now().UTC()}}}})
+		return append(out, p)
+	})
 }
 
 // RemoveParticipant removes userID from the conversation.
 func (s *Conversations) RemoveParticipant(ctx context.Context, tenant, id, userID string) (*Conversation, error) {
-	return s.findAndUpdate(ctx, tenant, id, bson.D{
-		{Key: "$pull", Value: bson.D{{Key: "participants", Value: bson.D{{Key: "user_id", Value: userID}}}}},
-		{Key: "$set", Value: bson.D{{Key: "updated_at", Value: time.Now().UTC()}}},
+	return s.setParticipants(ctx, tenant, id, func(ps []Participant) []Participant {
+		out := ps[:0:0]
+		for _, q := range ps {
+			if q.UserID != userID {
+				out = append(out, q)
+			}
+		}
+		return out
 	})
+}
+
+// setParticipants rewrites the participant list with change. A plain $set
+// of the whole list works on every MongoDB-wire server.
+func (s *Conversations) setParticipants(ctx context.Context, tenant, id string, change func([]Participant) []Participant) (*Conversation, error) {
+	c, err := s.load(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.findAndUpdate(ctx, tenant, id, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "participants", Value: change(c.Participants)}, {Key: "updated_at", Value: time.Now().UTC()},
+	}}})
 }
 
 func (s *Conversations) findAndUpdate(ctx context.Context, tenant, id string, update bson.D) (*Conversation, error) {

@@ -52,32 +52,82 @@ func (m *Mongo) Close(ctx context.Context) error { return m.client.Disconnect(ct
 // Collection returns a collection of caasd's database.
 func (m *Mongo) Collection(name string) *mongo.Collection { return m.db.Collection(name) }
 
-// EnsureIndexes creates the seed's indexes (and caasd's own) idempotently.
-func (m *Mongo) EnsureIndexes(ctx context.Context) error {
-	specs := map[string][]mongo.IndexModel{
-		CollMessages: {
-			// Message ids are chosen by clients, so uniqueness is per tenant:
-			// another tenant's id must never make a message a "duplicate".
-			{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "message_id", Value: 1}}, Options: options.Index().SetUnique(true).SetName("tenant_message_id_unique")},
-			{Keys: bson.D{{Key: "conversation_id", Value: 1}, {Key: "tenant_id", Value: 1}, {Key: "created_at", Value: -1}}, Options: options.Index().SetName("conversation_tenant_created")},
-			{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "conversation_id", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetName("tenant_conversation_seq")},
-		},
-		CollConversations: {
-			{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "participants.user_id", Value: 1}}, Options: options.Index().SetName("tenant_participants")},
-			{Keys: bson.D{{Key: "conversation_id", Value: 1}}, Options: options.Index().SetName("conversation_id")},
-		},
-		CollRecordings: {
-			{Keys: bson.D{{Key: "call_id", Value: 1}, {Key: "tenant_id", Value: 1}}, Options: options.Index().SetName("call_tenant")},
-			{Keys: bson.D{{Key: "conversation_id", Value: 1}, {Key: "tenant_id", Value: 1}}, Options: options.Index().SetName("conversation_tenant")},
-			{Keys: bson.D{{Key: "recording_id", Value: 1}}, Options: options.Index().SetUnique(true).SetName("recording_id_unique")},
-		},
+// index is one index caasd needs.
+type index struct {
+	coll, name string
+	keys       bson.D
+	unique     bool
+}
+
+func keys(names ...string) bson.D {
+	d := make(bson.D, 0, len(names))
+	for _, n := range names {
+		dir := 1
+		if n[0] == '-' {
+			n, dir = n[1:], -1
+		}
+		d = append(d, bson.E{Key: n, Value: dir})
 	}
-	for coll, models := range specs {
-		if _, err := m.db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", coll, err)
+	return d
+}
+
+// indexes are the seed's indexes and caasd's own. Message ids are chosen
+// by clients, so their uniqueness is per tenant: another tenant's id must
+// never make a message a "duplicate".
+var indexes = []index{
+	{CollMessages, "tenant_message_id_unique", keys("tenant_id", "message_id"), true},
+	{CollMessages, "conversation_tenant_created", keys("conversation_id", "tenant_id", "-created_at"), false},
+	{CollMessages, "tenant_conversation_seq", keys("tenant_id", "conversation_id", "seq"), false},
+	{CollConversations, "tenant_participants", keys("tenant_id", "participants.user_id"), false},
+	{CollConversations, "conversation_id", keys("conversation_id"), false},
+	{CollModeration, "tenant_conversation_at", keys("tenant_id", "conversation_id", "-at"), false},
+	{CollRecordings, "call_tenant", keys("call_id", "tenant_id"), false},
+	{CollRecordings, "conversation_tenant", keys("conversation_id", "tenant_id"), false},
+	{CollRecordings, "recording_id_unique", keys("recording_id"), true},
+}
+
+// EnsureIndexes creates the indexes that do not exist yet. Only the missing
+// ones: FerretDB v1 fails on re-creating an index that exists.
+func (m *Mongo) EnsureIndexes(ctx context.Context) error {
+	have := map[string]map[string]bool{}
+	for _, ix := range indexes {
+		if have[ix.coll] == nil {
+			names, err := m.indexNames(ctx, ix.coll)
+			if err != nil {
+				return err
+			}
+			have[ix.coll] = names
+		}
+		if have[ix.coll][ix.name] {
+			continue
+		}
+		opts := options.Index().SetName(ix.name)
+		if ix.unique {
+			opts.SetUnique(true)
+		}
+		if _, err := m.db.Collection(ix.coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: opts}); err != nil {
+			return fmt.Errorf("create index %s on %s: %w", ix.name, ix.coll, err)
 		}
 	}
 	return nil
+}
+
+func (m *Mongo) indexNames(ctx context.Context, coll string) (map[string]bool, error) {
+	cur, err := m.db.Collection(coll).Indexes().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list indexes of %s: %w", coll, err)
+	}
+	var specs []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &specs); err != nil {
+		return nil, fmt.Errorf("list indexes of %s: %w", coll, err)
+	}
+	have := make(map[string]bool, len(specs))
+	for _, s := range specs {
+		have[s.Name] = true
+	}
+	return have, nil
 }
 
 // docID is the _id of a tenant-scoped document. MongoDB-wire servers index

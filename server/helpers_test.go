@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
 		goleak.IgnoreAnyFunction("github.com/FerretDB/FerretDB/internal/util/state.(*Provider).Subscribe.func1"),
 		goleak.IgnoreAnyFunction("modernc.org/sqlite.newConn.func1"),
+		// protoactor's dead-letter log throttle: one goroutine that ends one
+		// throttle period (1 s) after a message reached a stopped actor.
+		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
 	)
 }
 

@@ -14,6 +14,27 @@ import (
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
 
+// kafkaRecords reads the raw values of every record of topic, waiting up
+// to d for at least want records.
+func kafkaRecords(t testing.TB, env *testenv.Env, topic string, d time.Duration, want int) [][]byte {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	client, err := sarama.NewClient(env.Kafka.Addrs(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	deadline := time.Now().Add(d)
+	for {
+		out := readAll(t, client, topic)
+		if len(out) >= want || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // kafkaMessages reads every record of topic with sarama, waiting up to d
 // for at least want records.
 func kafkaMessages(t testing.TB, env *testenv.Env, topic string, d time.Duration, want int) []wire.MessageNew {

@@ -210,10 +210,12 @@ func (s *Server) startEngine(bg context.Context) {
 	s.conns = transport.NewRegistry()
 	s.startWebRTC(bg)
 	convs := persistence.NewConversations(s.db, s.rdb, s.cfg.Rooms.AuthzCacheTTL, s.metrics)
+	audit := persistence.NewModeration(s.db, s.producer, s.cfg.Kafka.ModerationTopic)
 	s.engine = actors.NewEngine(actors.Deps{
 		NodeID: s.cfg.NodeID, Logger: s.logger, Metrics: s.metrics,
 		Conversations: convs, Sequencer: persistence.NewSequencer(s.rdb, s.cfg.Persistence.StatusTTL),
 		Producer: s.producer, Tracker: s.tracker, Conns: s.conns,
+		Snapshots: persistence.NewSnapshots(s.rdb, s.cfg.Rooms.StateTTL), Moderation: audit,
 		MessageTopic: s.cfg.Kafka.MessageTopic, Limits: s.cfg.Limits, Rooms: s.cfg.Rooms,
 		ICE: s.rtc.turn, Recordings: s.rtc.recordings, ConsentTimeout: s.cfg.Calls.ConsentTimeout,
 	})
@@ -245,6 +247,7 @@ func (s *Server) startEngine(bg context.Context) {
 		},
 	}}).Register(mux)
 	(&admin.Conversations{Store: convs, Rooms: s.engine, Verifier: verifier, Logger: s.logger}).Register(mux)
+	(&admin.Rooms{Engine: s.engine, Log: audit, Convs: convs, Verifier: verifier, Logger: s.logger}).Register(mux)
 	s.registerWebRTC(mux, verifier)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug)}
 }

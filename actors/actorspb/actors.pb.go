@@ -618,6 +618,311 @@ func (x *Invalidate) GetReason() string {
 	return ""
 }
 
+// Moderate asks a room to kick, ban, unban, mute or unmute a member.
+type Moderate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *Principal             `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Conn          *ConnRef               `protobuf:"bytes,2,opt,name=conn,proto3" json:"conn,omitempty"` // empty for the admin API
+	Ack           uint64                 `protobuf:"varint,3,opt,name=ack,proto3" json:"ack,omitempty"`
+	Action        string                 `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	Target        string                 `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	DurationS     int64                  `protobuf:"varint,6,opt,name=duration_s,json=durationS,proto3" json:"duration_s,omitempty"`
+	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	ViaAdmin      bool                   `protobuf:"varint,8,opt,name=via_admin,json=viaAdmin,proto3" json:"via_admin,omitempty"` // the tenant's admin API: acts above room admins
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Moderate) Reset() {
+	*x = Moderate{}
+	mi := &file_actors_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Moderate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Moderate) ProtoMessage() {}
+
+func (x *Moderate) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Moderate.ProtoReflect.Descriptor instead.
+func (*Moderate) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Moderate) GetUser() *Principal {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *Moderate) GetConn() *ConnRef {
+	if x != nil {
+		return x.Conn
+	}
+	return nil
+}
+
+func (x *Moderate) GetAck() uint64 {
+	if x != nil {
+		return x.Ack
+	}
+	return 0
+}
+
+func (x *Moderate) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *Moderate) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Moderate) GetDurationS() int64 {
+	if x != nil {
+		return x.DurationS
+	}
+	return 0
+}
+
+func (x *Moderate) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Moderate) GetViaAdmin() bool {
+	if x != nil {
+		return x.ViaAdmin
+	}
+	return false
+}
+
+// ModerateResult answers a Moderate from the admin API.
+type ModerateResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"` // empty on success
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"` // room:moderated data on success
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModerateResult) Reset() {
+	*x = ModerateResult{}
+	mi := &file_actors_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModerateResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModerateResult) ProtoMessage() {}
+
+func (x *ModerateResult) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModerateResult.ProtoReflect.Descriptor instead.
+func (*ModerateResult) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ModerateResult) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ModerateResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ModerateResult) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Typing relays a typing indicator to the room.
+type Typing struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *Principal             `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Conn          *ConnRef               `protobuf:"bytes,2,opt,name=conn,proto3" json:"conn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Typing) Reset() {
+	*x = Typing{}
+	mi := &file_actors_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Typing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Typing) ProtoMessage() {}
+
+func (x *Typing) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Typing.ProtoReflect.Descriptor instead.
+func (*Typing) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Typing) GetUser() *Principal {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *Typing) GetConn() *ConnRef {
+	if x != nil {
+		return x.Conn
+	}
+	return nil
+}
+
+// RoomInfoRequest asks a room for its state (admin read API).
+type RoomInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomInfoRequest) Reset() {
+	*x = RoomInfoRequest{}
+	mi := &file_actors_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomInfoRequest) ProtoMessage() {}
+
+func (x *RoomInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomInfoRequest.ProtoReflect.Descriptor instead.
+func (*RoomInfoRequest) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{13}
+}
+
+// RoomInfo is a room's state as JSON; empty with code not_found.
+type RoomInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomInfo) Reset() {
+	*x = RoomInfo{}
+	mi := &file_actors_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomInfo) ProtoMessage() {}
+
+func (x *RoomInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomInfo.ProtoReflect.Descriptor instead.
+func (*RoomInfo) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RoomInfo) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *RoomInfo) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_actors_proto protoreflect.FileDescriptor
 
 const file_actors_proto_rawDesc = "" +
@@ -663,7 +968,28 @@ const file_actors_proto_rawDesc = "" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"$\n" +
 	"\n" +
 	"Invalidate\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reasonB(Z&github.com/caasd/caasd/actors/actorspbb\x06proto3"
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xf8\x01\n" +
+	"\bModerate\x12+\n" +
+	"\x04user\x18\x01 \x01(\v2\x17.caasd.actors.PrincipalR\x04user\x12)\n" +
+	"\x04conn\x18\x02 \x01(\v2\x15.caasd.actors.ConnRefR\x04conn\x12\x10\n" +
+	"\x03ack\x18\x03 \x01(\x04R\x03ack\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x1d\n" +
+	"\n" +
+	"duration_s\x18\x06 \x01(\x03R\tdurationS\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x1b\n" +
+	"\tvia_admin\x18\b \x01(\bR\bviaAdmin\"R\n" +
+	"\x0eModerateResult\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"`\n" +
+	"\x06Typing\x12+\n" +
+	"\x04user\x18\x01 \x01(\v2\x17.caasd.actors.PrincipalR\x04user\x12)\n" +
+	"\x04conn\x18\x02 \x01(\v2\x15.caasd.actors.ConnRefR\x04conn\"\x11\n" +
+	"\x0fRoomInfoRequest\"2\n" +
+	"\bRoomInfo\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04dataB(Z&github.com/caasd/caasd/actors/actorspbb\x06proto3"
 
 var (
 	file_actors_proto_rawDescOnce sync.Once
@@ -677,18 +1003,23 @@ func file_actors_proto_rawDescGZIP() []byte {
 	return file_actors_proto_rawDescData
 }
 
-var file_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_actors_proto_goTypes = []any{
-	(*Principal)(nil),   // 0: caasd.actors.Principal
-	(*ConnRef)(nil),     // 1: caasd.actors.ConnRef
-	(*JoinRoom)(nil),    // 2: caasd.actors.JoinRoom
-	(*LeaveRoom)(nil),   // 3: caasd.actors.LeaveRoom
-	(*ConnGone)(nil),    // 4: caasd.actors.ConnGone
-	(*SendMessage)(nil), // 5: caasd.actors.SendMessage
-	(*Membership)(nil),  // 6: caasd.actors.Membership
-	(*ConnEvent)(nil),   // 7: caasd.actors.ConnEvent
-	(*Deliver)(nil),     // 8: caasd.actors.Deliver
-	(*Invalidate)(nil),  // 9: caasd.actors.Invalidate
+	(*Principal)(nil),       // 0: caasd.actors.Principal
+	(*ConnRef)(nil),         // 1: caasd.actors.ConnRef
+	(*JoinRoom)(nil),        // 2: caasd.actors.JoinRoom
+	(*LeaveRoom)(nil),       // 3: caasd.actors.LeaveRoom
+	(*ConnGone)(nil),        // 4: caasd.actors.ConnGone
+	(*SendMessage)(nil),     // 5: caasd.actors.SendMessage
+	(*Membership)(nil),      // 6: caasd.actors.Membership
+	(*ConnEvent)(nil),       // 7: caasd.actors.ConnEvent
+	(*Deliver)(nil),         // 8: caasd.actors.Deliver
+	(*Invalidate)(nil),      // 9: caasd.actors.Invalidate
+	(*Moderate)(nil),        // 10: caasd.actors.Moderate
+	(*ModerateResult)(nil),  // 11: caasd.actors.ModerateResult
+	(*Typing)(nil),          // 12: caasd.actors.Typing
+	(*RoomInfoRequest)(nil), // 13: caasd.actors.RoomInfoRequest
+	(*RoomInfo)(nil),        // 14: caasd.actors.RoomInfo
 }
 var file_actors_proto_depIdxs = []int32{
 	0, // 0: caasd.actors.JoinRoom.user:type_name -> caasd.actors.Principal
@@ -696,11 +1027,15 @@ var file_actors_proto_depIdxs = []int32{
 	1, // 2: caasd.actors.LeaveRoom.conn:type_name -> caasd.actors.ConnRef
 	0, // 3: caasd.actors.SendMessage.user:type_name -> caasd.actors.Principal
 	1, // 4: caasd.actors.SendMessage.conn:type_name -> caasd.actors.ConnRef
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0, // 5: caasd.actors.Moderate.user:type_name -> caasd.actors.Principal
+	1, // 6: caasd.actors.Moderate.conn:type_name -> caasd.actors.ConnRef
+	0, // 7: caasd.actors.Typing.user:type_name -> caasd.actors.Principal
+	1, // 8: caasd.actors.Typing.conn:type_name -> caasd.actors.ConnRef
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_actors_proto_init() }
@@ -714,7 +1049,7 @@ func file_actors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_proto_rawDesc), len(file_actors_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

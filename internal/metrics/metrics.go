@@ -30,6 +30,7 @@ type Metrics struct {
 	authzHits        prometheus.Counter
 	authzMisses      prometheus.Counter
 	messagesRejected *prometheus.CounterVec
+	moderation       *prometheus.CounterVec
 }
 
 // New registers caasd's collectors on a fresh registry.
@@ -54,7 +55,8 @@ func New() *Metrics {
 	m.authzHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "rooms_authorization_cache_hits_total", Help: "Conversation authorization cache hits."})
 	m.authzMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "rooms_authorization_cache_misses_total", Help: "Conversation authorization cache misses."})
 	m.messagesRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "socket_messages_rejected_total", Help: "Messages refused before Kafka, by code."}, []string{"code"})
-	for _, c := range []prometheus.Collector{m.published, m.publishLatency, m.publishErrors, m.confirmations, m.confirmTimeouts,
+	m.moderation = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rooms_moderation_actions_total", Help: "Moderation actions, by kind."}, []string{"action"})
+	for _, c := range []prometheus.Collector{m.moderation, m.published, m.publishLatency, m.publishErrors, m.confirmations, m.confirmTimeouts,
 		m.persisted, m.persistLatency, m.persistErrors, m.duplicates, m.connections, m.slowConsumers,
 		m.roomsActive, m.membersOnline, m.authzHits, m.authzMisses, m.messagesRejected} {
 		f(c)
@@ -115,3 +117,6 @@ func (m *Metrics) CacheHit() { m.authzHits.Inc() }
 
 // CacheMiss counts an authorization cache miss.
 func (m *Metrics) CacheMiss() { m.authzMisses.Inc() }
+
+// ModerationAction counts a moderation action by kind.
+func (m *Metrics) ModerationAction(action string) { m.moderation.WithLabelValues(action).Inc() }

@@ -168,16 +168,13 @@ type RecordingEnded struct {
 // Reasons of call:recording:rejected, call:recording:stopped,
 // call:participant_left and call:ended.
 const (
-	ReasonConsentRefused   = "consent_refused"
-	ReasonConsentTimeout   = "consent_timeout"
-	ReasonStoppedByUser    = "stopped"
-	ReasonCallEnded        = "call_ended"
-	ReasonStorageFailed    = "storage_unavailable"
-	ReasonLeft             = "left"
-	ReasonDisconnected     = "disconnected"
-	ReasonEndedByUser      = "ended"
-	ReasonEmpty            = "empty"
-	ReasonNoParticipants   = "no_participants"
-	ReasonParticipantLeft  = "participant_left"
-	ReasonRecordingDeleted = "deleted"
+	ReasonConsentRefused = "consent_refused"
+	ReasonConsentTimeout = "consent_timeout"
+	ReasonStoppedByUser  = "stopped"
+	ReasonCallEnded      = "call_ended"
+	ReasonStorageFailed  = "storage_unavailable"
+	ReasonLeft           = "left"
+	ReasonDisconnected   = "disconnected"
+	ReasonEndedByUser    = "ended"
+	ReasonEmpty          = "empty"
 )

@@ -1,0 +1,190 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/caasd/caasd/internal/testenv"
+)
+
+type roomView struct {
+	LastSeq int64 `json:"last_seq"`
+	Bans    []struct {
+		UserID string     `json:"user_id"`
+		Until  *time.Time `json:"until"`
+	} `json:"bans"`
+	Mutes []struct {
+		UserID string     `json:"user_id"`
+		Until  *time.Time `json:"until"`
+	} `json:"mutes"`
+}
+
+func viewRoom(t *testing.T, addr, conv string) roomView {
+	t.Helper()
+	b := testenv.MustHTTP(t, 200, "GET", "http://"+addr+"/v1/admin/rooms/"+conv, testenv.Token(t, "boss", "acme", "admin"), nil)
+	var v roomView
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func joinAt(t *testing.T, addr, user, conv string) *testenv.Client {
+	t.Helper()
+	c := testenv.Dial(t, addr, testenv.Token(t, user, "acme"), "")
+	c.Emit("joinRoom", map[string]any{"conversation_id": conv})
+	return c
+}
+
+func TestRoomStateSurvivesSIGKILL(t *testing.T) {
+	env := testenv.Start(t)
+	procEnv := env.ProcEnv(map[string]string{"LOG_LEVEL": "warn"})
+	p1 := testenv.StartProc(t, procEnv)
+	roleConversation(t, p1.Addr, "acme", "c-rec", staff)
+	mona := joinAt(t, p1.Addr, "mona", "c-rec")
+	mona.Wait("room:joined", 10*time.Second, nil)
+	olga := joinAt(t, p1.Addr, "olga", "c-rec")
+	olga.Wait("room:joined", 10*time.Second, nil)
+
+	mona.Emit("room:ban", mod("c-rec", "ann", 0))
+	mona.Emit("room:ban", mod("c-rec", "cid", 2))
+	mona.Emit("room:mute", mod("c-rec", "bea", 60))
+	for i := 0; i < 3; i++ {
+		mona.Wait("room:moderated", 5*time.Second, nil)
+	}
+	for i := 1; i <= 3; i++ {
+		id := testenv.Fmt("rec-%d", i)
+		olga.Emit("sendMessage", text(id, "c-rec", id))
+		if ev := olga.Wait("message:accepted", 5*time.Second, byID(id)); ev.Field("seq") != testenv.Fmt("%d", i) {
+			t.Fatalf("seq before the kill: %s", ev.Data)
+		}
+	}
+	before := viewRoom(t, p1.Addr, "c-rec")
+	if len(before.Mutes) != 1 || before.Mutes[0].Until == nil {
+		t.Fatalf("mutes before: %+v", before.Mutes)
+	}
+	time.Sleep(600 * time.Millisecond) // a snapshot is written within 200 ms of a change
+	p1.Kill()
+	time.Sleep(2500 * time.Millisecond) // cid's 2-second ban ends while caasd is down
+
+	p2 := testenv.StartProc(t, procEnv)
+	ann := joinAt(t, p2.Addr, "ann", "c-rec")
+	if c := code(ann, "room:error"); c != "banned" {
+		t.Fatalf("permanent ban after restart: %s", c)
+	}
+	cid := joinAt(t, p2.Addr, "cid", "c-rec")
+	cid.Wait("room:joined", 10*time.Second, nil)
+	bea := joinAt(t, p2.Addr, "bea", "c-rec")
+	bea.Wait("room:joined", 10*time.Second, nil)
+	bea.Emit("sendMessage", text("bea-1", "c-rec", "muted?"))
+	if ev := bea.Wait("message:failed", 5*time.Second, byID("bea-1")); ev.Field("code") != "muted" {
+		t.Fatalf("mute after restart: %s", ev.Data)
+	}
+	after := viewRoom(t, p2.Addr, "c-rec")
+	if len(after.Mutes) != 1 || !after.Mutes[0].Until.Equal(*before.Mutes[0].Until) {
+		t.Fatalf("mute end moved: before %+v after %+v", before.Mutes, after.Mutes)
+	}
+	if len(after.Bans) != 1 || after.Bans[0].UserID != "ann" {
+		t.Fatalf("bans after restart: %+v", after.Bans)
+	}
+	mona2 := joinAt(t, p2.Addr, "mona", "c-rec")
+	if ev := mona2.Wait("room:joined", 10*time.Second, nil); ev.Field("role") != "moderator" || ev.Field("last_seq") != "3" {
+		t.Fatalf("role and seq after restart: %s", ev.Data)
+	}
+	olga2 := joinAt(t, p2.Addr, "olga", "c-rec")
+	olga2.Wait("room:joined", 10*time.Second, nil)
+	olga2.Emit("sendMessage", text("rec-4", "c-rec", "after the restart"))
+	if ev := olga2.Wait("message:accepted", 10*time.Second, byID("rec-4")); ev.Field("seq") != "4" {
+		t.Fatalf("the sequence did not continue: %s", ev.Data)
+	}
+}
+
+func TestModerationAuditTrailAndSnapshotTTL(t *testing.T) {
+	env := testenv.Start(t)
+	s := node(t, env, map[string]string{"ROOM_STATE_TTL_HOURS": "2"})
+	roleConversation(t, s.Addr(), "acme", "c-aud", staff)
+	mona := join(t, s, "acme", "mona", "c-aud")
+	join(t, s, "acme", "ann", "c-aud")
+	for _, ev := range []string{"room:kick", "room:ban", "room:unban", "room:mute", "room:unmute"} {
+		mona.Emit(ev, mod("c-aud", "ann", 30))
+		mona.Wait("room:moderated", 5*time.Second, nil)
+	}
+	// MongoDB moderation_actions, through mongo-driver.
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + env.MongoAddr + "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	cur, err := client.Database("caas").Collection("moderation_actions").Find(context.Background(),
+		bson.D{{Key: "tenant_id", Value: "acme"}, {Key: "conversation_id", Value: "c-aud"}}, options.Find().SetSort(bson.D{{Key: "at", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.M
+	if err := cur.All(context.Background(), &docs); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kick", "ban", "unban", "mute", "unmute"}
+	if len(docs) != len(want) {
+		t.Fatalf("%d actions stored, want %d", len(docs), len(want))
+	}
+	for i, d := range docs {
+		if d["action"] != want[i] || d["actor_id"] != "mona" || d["target_id"] != "ann" || d["reason"] != "test" || d["at"] == nil {
+			t.Fatalf("action %d: %v", i, d)
+		}
+	}
+	if docs[1]["duration_s"] == nil || docs[1]["until"] == nil {
+		t.Fatalf("temporary ban without duration: %v", docs[1])
+	}
+	// Kafka room.moderation.events.
+	recs := kafkaRecords(t, env, "room.moderation.events", 10*time.Second, len(want))
+	if len(recs) != len(want) {
+		t.Fatalf("%d moderation events on Kafka, want %d", len(recs), len(want))
+	}
+	// The admin API pages through the trail, newest first.
+	url := "http://" + s.Addr() + "/v1/admin/conversations/c-aud/moderation?limit=2"
+	var got []string
+	next := ""
+	for page := 0; page < 5; page++ {
+		u := url
+		if next != "" {
+			u += "&before=" + next
+		}
+		b := testenv.MustHTTP(t, http.StatusOK, "GET", u, testenv.Token(t, "boss", "acme", "admin"), nil)
+		var resp struct {
+			Actions []struct {
+				Action string `json:"action"`
+			} `json:"actions"`
+			NextBefore string `json:"next_before"`
+		}
+		if err := json.Unmarshal(b, &resp); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range resp.Actions {
+			got = append(got, a.Action)
+		}
+		if resp.NextBefore == "" {
+			break
+		}
+		next = resp.NextBefore
+	}
+	if len(got) != 5 || got[0] != "unmute" || got[4] != "kick" {
+		t.Fatalf("paged history %v", got)
+	}
+	// The room's snapshot carries the configured TTL.
+	opts, _ := redis.ParseURL(env.RedisURL)
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ttl, err := rdb.TTL(context.Background(), "caasd:t:acme:room:c-aud").Result()
+	if err != nil || ttl < 2*time.Hour-time.Minute || ttl > 2*time.Hour {
+		t.Fatalf("snapshot TTL %v (%v), want about 2h", ttl, err)
+	}
+}
