@@ -46,7 +46,13 @@ func (a *connActor) Receive(ctx actor.Context) {
 }
 
 func (a *connActor) send(ack uint64, name string, v any) {
-	a.conn.Reply(ack, transport.NewFrame(name, wire.Marshal(v)))
+	a.sendTo(a.conn, ack, name, v)
+}
+
+// sendTo answers on c; it touches no actor state, so goroutines of the
+// actor may use it.
+func (a *connActor) sendTo(c transport.Conn, ack uint64, name string, v any) {
+	c.Reply(ack, transport.NewFrame(name, wire.Marshal(v)))
 }
 
 // eventFunc handles one client event on its connection actor.
@@ -58,6 +64,7 @@ func events() map[string]eventFunc {
 	t := map[string]eventFunc{}
 	roomEvents(t)
 	moderationEvents(t)
+	historyEvents(t)
 	callEvents(t)
 	return t
 }

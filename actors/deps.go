@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caasd/caasd/internal/config"
+	"github.com/caasd/caasd/internal/wire"
 	"github.com/caasd/caasd/persistence"
 	"github.com/caasd/caasd/transport"
 )
@@ -19,9 +20,18 @@ type ConversationStore interface {
 
 // SeqStore assigns sequence numbers and dedups message ids.
 type SeqStore interface {
-	Assign(ctx context.Context, tenant, conv string, messageIDs []string) ([]persistence.Assignment, error)
+	Assign(ctx context.Context, tenant, conv string, messageIDs []string, bodies [][]byte) ([]persistence.Assignment, error)
 	Init(ctx context.Context, tenant, conv string, floor func(context.Context) (int64, error)) (int64, error)
-	Release(ctx context.Context, tenant, messageID string) error
+	Release(ctx context.Context, tenant, conv, messageID string, seq int64, body []byte) error
+	Recent(ctx context.Context, tenant, conv string, maxSeq int64) ([]persistence.RecentEntry, error)
+}
+
+// HistoryStore reads stored messages and keeps read markers.
+type HistoryStore interface {
+	Range(ctx context.Context, tenant, conv string, from, to int64, limit int) ([]wire.MessageNew, error)
+	Before(ctx context.Context, tenant, conv string, before int64, limit int) ([]wire.MessageNew, error)
+	Markers(ctx context.Context, tenant, conv string) (map[string]int64, error)
+	SaveMarkers(ctx context.Context, tenant, conv string, markers map[string]int64) error
 }
 
 // Publisher sends records to Kafka.
@@ -74,6 +84,7 @@ type Deps struct {
 	Tracker       Confirmer
 	Conns         ConnLookup
 	Snapshots     SnapshotStore
+	History       HistoryStore
 	Moderation    Auditor
 	MessageTopic  string
 	Limits        config.Limits

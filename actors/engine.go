@@ -22,6 +22,9 @@ type Engine struct {
 	rooms   *roomTable
 	calls   *callTable
 	events  map[string]eventFunc
+
+	historySlots chan struct{}
+	historyWG    sync.WaitGroup
 }
 
 // NewEngine starts an actor system with deps.
@@ -36,7 +39,7 @@ func NewEngine(deps Deps) *Engine {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
 	}))
-	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events()}
+	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events(), historySlots: make(chan struct{}, maxHistoryReads)}
 	e.rooms = newRoomTable(e)
 	e.calls = newCallTable(e)
 	return e
@@ -72,6 +75,7 @@ func (e *Engine) ActiveRooms() int { return e.rooms.len() }
 func (e *Engine) Shutdown(ctx context.Context) {
 	e.calls.stopAll(ctx)
 	e.rooms.stopAll(ctx)
+	e.historyWG.Wait()
 	e.system.Shutdown()
 }
 

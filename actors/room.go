@@ -43,6 +43,10 @@ type room struct {
 	snapshotScheduled bool
 	expiryTimer       *time.Timer
 
+	recent       []recentMsg
+	markers      map[string]int64 // user → last read seq; nil until loaded
+	markersDirty map[string]int64
+
 	batch          []*pb.SendMessage
 	flushScheduled bool
 	inflight       []*outMsg // in seq order
@@ -76,7 +80,8 @@ type outMsg struct {
 	first    time.Time
 	acked    bool
 	failed   bool
-	replay   bool // a resend of an id seen before: no fan-out
+	replay   bool   // a resend of an id seen before: no fan-out
+	body     []byte // message:new data without seq, as in the recent list
 	conv     string
 	senderID string
 }
@@ -102,6 +107,7 @@ func newRoom(e *Engine, k roomKey) *room {
 	return &room{
 		e: e, key: k, online: make(map[string]*member), byID: make(map[string]*outMsg),
 		bans: map[string]restriction{}, mutes: map[string]restriction{}, typing: map[string]time.Time{},
+		markersDirty: map[string]int64{},
 	}
 }
 
@@ -155,6 +161,16 @@ func (r *room) Receive(ctx actor.Context) {
 		r.typingEvent(m)
 	case *pb.RoomInfoRequest:
 		r.info(ctx)
+	case *pb.ReadMarker:
+		if r.forward(m) {
+			return
+		}
+		r.readMarker(m)
+	case *pb.HistoryRequest:
+		if r.forward(m) {
+			return
+		}
+		r.history(ctx, m)
 	case *snapshotNow:
 		r.writeSnapshot()
 	case *expireNow:
@@ -222,7 +238,16 @@ func (r *room) load() *wire.Error {
 	if r.createdAt.IsZero() {
 		r.createdAt = conv.CreatedAt
 	}
-	r.conv, r.lastSeq = conv, seq
+	r.lastSeq = seq
+	if err := r.loadRecent(ctx); err != nil {
+		r.e.deps.Logger.Warn("room recent messages unavailable", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
+		return wire.Errorf(wire.CodeUnavailable, "room state unavailable; try again")
+	}
+	if err := r.loadMarkers(ctx); err != nil {
+		r.e.deps.Logger.Warn("read markers unavailable", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
+		return wire.Errorf(wire.CodeUnavailable, "room state unavailable; try again")
+	}
+	r.conv = conv
 	r.scheduleExpiry()
 	r.changed()
 	return nil
@@ -284,9 +309,22 @@ func (r *room) join(ctx actor.Context, m *pb.JoinRoom) {
 		r.counters.Joins++
 		r.changed()
 	}
-	r.reply(t, m.Ack, wire.EvRoomJoined, wire.RoomJoined{
+	lastRead := min(r.markers[m.User.UserId], r.lastSeq)
+	joined := wire.RoomJoined{
 		ConversationID: r.key.conv, Role: role, Members: r.members(), LastSeq: r.lastSeq,
-	})
+		LastReadSeq: lastRead, Unread: r.lastSeq - lastRead,
+	}
+	if !m.HasSince {
+		r.reply(t, m.Ack, wire.EvRoomJoined, joined)
+	} else {
+		// room:joined goes first, then the missed messages, in this turn.
+		recovered := m.SinceSeq >= r.lastSeq || r.lastSeq-m.SinceSeq <= int64(r.e.deps.Rooms.CatchupLimit)
+		joined.Recovered = &recovered
+		r.reply(t, m.Ack, wire.EvRoomJoined, joined)
+		if recovered {
+			r.catchUp(t, m.SinceSeq)
+		}
+	}
 	if !already {
 		r.presenceJoined(m.Conn.ConnId, m.User.UserId)
 	}

@@ -53,12 +53,15 @@ func (r *room) flush(ctx actor.Context) {
 	if len(batch) == 0 {
 		return
 	}
+	now := time.Now().UTC()
 	ids := make([]string, len(batch))
+	bodies := make([][]byte, len(batch))
 	for i, m := range batch {
 		ids[i] = m.MessageId
+		bodies[i] = wire.Marshal(r.newMessage(m, 0, now))
 	}
 	sctx, cancel := r.storeCtx()
-	assigned, err := r.e.deps.Sequencer.Assign(sctx, r.key.tenant, r.key.conv, ids)
+	assigned, err := r.e.deps.Sequencer.Assign(sctx, r.key.tenant, r.key.conv, ids, bodies)
 	cancel()
 	if err != nil {
 		r.e.deps.Logger.Warn("seq assignment failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
@@ -67,13 +70,20 @@ func (r *room) flush(ctx actor.Context) {
 		}
 		return
 	}
-	now := time.Now().UTC()
 	for i, m := range batch {
-		r.accept(ctx, m, assigned[i], now)
+		r.accept(ctx, m, assigned[i], now, bodies[i])
 	}
 }
 
-func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assignment, now time.Time) {
+// newMessage is the message:new data (and Kafka record) of m with seq.
+func (r *room) newMessage(m *pb.SendMessage, seq int64, now time.Time) wire.MessageNew {
+	return wire.MessageNew{
+		MessageID: m.MessageId, ConversationID: r.key.conv, TenantID: r.key.tenant, SenderID: m.User.UserId,
+		Content: m.Content, Seq: seq, CreatedAt: now.Format(persistence.TimeFormat),
+	}
+}
+
+func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assignment, now time.Time, body []byte) {
 	t := r.resolve(m.Conn)
 	switch {
 	case a.Dup && a.Conversation != r.key.conv:
@@ -90,12 +100,9 @@ func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assign
 			return
 		}
 	}
-	msg := wire.MessageNew{
-		MessageID: m.MessageId, ConversationID: r.key.conv, TenantID: r.key.tenant, SenderID: m.User.UserId,
-		Content: m.Content, Seq: a.Seq, CreatedAt: now.Format(persistence.TimeFormat),
-	}
-	data := wire.Marshal(msg)
+	data := wire.Marshal(r.newMessage(m, a.Seq, now))
 	o := &outMsg{
+		body: body,
 		seq: a.Seq, id: m.MessageId, sender: t, ack: m.Ack, first: now, replay: a.Dup,
 		conv: r.key.conv, senderID: m.User.UserId,
 		frame: transport.NewFrame(wire.EvMessageNew, data),
@@ -186,7 +193,7 @@ func (r *room) failOut(o *outMsg, werr *wire.Error) {
 	o.failed = true
 	r.e.deps.Tracker.Forget(r.key.tenant, o.id)
 	sctx, cancel := r.storeCtx()
-	if err := r.e.deps.Sequencer.Release(sctx, r.key.tenant, o.id); err != nil {
+	if err := r.e.deps.Sequencer.Release(sctx, r.key.tenant, r.key.conv, o.id, o.seq, o.body); err != nil {
 		r.e.deps.Logger.Warn("message id not released", "err", err)
 	}
 	cancel()
@@ -216,6 +223,7 @@ func (r *room) release() {
 		}
 		r.counters.Messages++
 		r.changed()
+		r.remember(o.seq, o.frame)
 		r.fanout(o.frame)
 		acc := wire.MessageAccepted{MessageID: o.id, ConversationID: r.key.conv, Seq: o.seq}
 		r.reply(o.sender, o.ack, wire.EvMessageAccepted, acc)

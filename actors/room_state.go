@@ -41,6 +41,8 @@ type snapshot struct {
 	Bans         map[string]restriction `json:"bans,omitempty"`
 	Mutes        map[string]restriction `json:"mutes,omitempty"`
 	Counters     roomCounters           `json:"counters"`
+	// ReadMarkers are each user's last read seq (MongoDB keeps them too).
+	ReadMarkers map[string]int64 `json:"read,omitempty"`
 }
 
 type roomCounters struct {
@@ -93,6 +95,9 @@ func (r *room) restore(ctx context.Context) error {
 				}
 			}
 			r.counters, r.lastActivity, r.createdAt = s.Counters, s.LastActivity, s.CreatedAt
+			if s.ReadMarkers != nil {
+				r.markers = s.ReadMarkers
+			}
 			return nil
 		}
 		r.e.deps.Logger.Warn("room snapshot unreadable, replaying moderation history", "tenant", r.key.tenant, "conversation", r.key.conv, "err", derr)
@@ -154,16 +159,17 @@ func (r *room) snapshot() *snapshot {
 	return &snapshot{
 		Version: snapshotVersion, Tenant: r.key.tenant, Conversation: r.key.conv, Name: r.conv.Name,
 		CreatedAt: r.createdAt, LastActivity: r.lastActivity, LastSeq: r.lastSeq, Roles: roles,
-		Bans: r.bans, Mutes: r.mutes, Counters: r.counters,
+		Bans: r.bans, Mutes: r.mutes, Counters: r.counters, ReadMarkers: r.markers,
 	}
 }
 
-// writeSnapshot saves the state now.
+// writeSnapshot saves the state now, and the read markers that moved.
 func (r *room) writeSnapshot() {
 	r.snapshotScheduled = false
 	if r.conv == nil {
 		return
 	}
+	r.flushMarkers()
 	b, err := json.Marshal(r.snapshot())
 	if err != nil {
 		return

@@ -140,7 +140,7 @@ type wireErr interface{ WireError() wire.Error }
 var statusOf = map[wire.Code]int{
 	wire.CodeForbidden: http.StatusForbidden, wire.CodeNotMember: http.StatusNotFound, wire.CodeNotFound: http.StatusNotFound,
 	wire.CodeInvalidMessage: http.StatusBadRequest, wire.CodeUnavailable: http.StatusServiceUnavailable,
-	wire.CodeUnauthorized: http.StatusUnauthorized,
+	wire.CodeUnauthorized: http.StatusUnauthorized, wire.CodeBanned: http.StatusForbidden,
 }
 
 func (h *Rooms) fail(w http.ResponseWriter, err error) {

@@ -18,3 +18,6 @@ func StatusKey(tenant, messageID string) string { return tenantPrefix(tenant) + 
 
 // RoomSnapshotKey holds a room actor's snapshot.
 func RoomSnapshotKey(tenant, conv string) string { return tenantPrefix(tenant) + "room:" + conv }
+
+// RecentKey holds a room's most recent messages for catch-up.
+func RecentKey(tenant, conv string) string { return tenantPrefix(tenant) + "recent:" + conv }

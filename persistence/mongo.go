@@ -80,6 +80,7 @@ var indexes = []index{
 	{CollMessages, "tenant_conversation_seq", keys("tenant_id", "conversation_id", "seq"), false},
 	{CollConversations, "tenant_participants", keys("tenant_id", "participants.user_id"), false},
 	{CollConversations, "conversation_id", keys("conversation_id"), false},
+	{CollReadMarkers, "tenant_conversation", keys("tenant_id", "conversation_id"), false},
 	{CollModeration, "tenant_conversation_at", keys("tenant_id", "conversation_id", "-at"), false},
 	{CollRecordings, "call_tenant", keys("call_id", "tenant_id"), false},
 	{CollRecordings, "conversation_tenant", keys("conversation_id", "tenant_id"), false},

@@ -16,14 +16,21 @@ import (
 // before keeps its first seq (dedup), a new one gets the next seq. Because
 // the counter lives in Redis, a room's seq only grows across restarts and
 // node changes.
+//
+// The same round trip appends each new message to the room's recent list
+// (bounded), so that a client catching up after a restart gets exactly the
+// messages it missed even before the persister has stored them.
 type Sequencer struct {
 	rdb       redis.UniversalClient
 	statusTTL time.Duration
+	recentLen int
+	recentTTL time.Duration
 }
 
-// NewSequencer returns a Sequencer keeping statuses for statusTTL.
-func NewSequencer(rdb redis.UniversalClient, statusTTL time.Duration) *Sequencer {
-	return &Sequencer{rdb: rdb, statusTTL: statusTTL}
+// NewSequencer returns a Sequencer keeping statuses for statusTTL and the
+// last recentLen messages of each room for recentTTL after its last one.
+func NewSequencer(rdb redis.UniversalClient, statusTTL time.Duration, recentLen int, recentTTL time.Duration) *Sequencer {
+	return &Sequencer{rdb: rdb, statusTTL: statusTTL, recentLen: recentLen, recentTTL: recentTTL}
 }
 
 // Assignment is the outcome for one message of a batch.
@@ -37,31 +44,46 @@ type Assignment struct {
 	PersistedAt  string
 }
 
-// assignScript: KEYS[1] the room's seq key, KEYS[2..] status keys;
-// ARGV[1] TTL seconds, ARGV[2] conversation id.
+// assignScript: KEYS[1] the room's seq key, KEYS[2] its recent list,
+// KEYS[3..] status keys; ARGV[1] status TTL seconds, ARGV[2] conversation
+// id, ARGV[3] recent list length, ARGV[4] recent list TTL seconds,
+// ARGV[5..] each message's body (its message:new data without seq).
 var assignScript = redis.NewScript(`
 local out = {}
-for i = 2, #KEYS do
+local added = false
+for i = 3, #KEYS do
   local cur = redis.call('GET', KEYS[i])
   if cur then
     out[#out+1] = cur
   else
     local seq = redis.call('INCR', KEYS[1])
     redis.call('SET', KEYS[i], 'p|' .. seq .. '||' .. ARGV[2], 'EX', tonumber(ARGV[1]))
+    redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[i + 2])
+    added = true
     out[#out+1] = 'n|' .. seq
   end
+end
+if added then
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
 end
 return out
 `)
 
-// Assign gives seqs to messageIDs of one room, in order.
-func (s *Sequencer) Assign(ctx context.Context, tenant, conv string, messageIDs []string) ([]Assignment, error) {
-	keys := make([]string, 0, len(messageIDs)+1)
-	keys = append(keys, SeqKey(tenant, conv))
+// Assign gives seqs to the messages of one room, in order; bodies are their
+// message:new data without seq, kept in the room's recent list.
+func (s *Sequencer) Assign(ctx context.Context, tenant, conv string, messageIDs []string, bodies [][]byte) ([]Assignment, error) {
+	keys := make([]string, 0, len(messageIDs)+2)
+	keys = append(keys, SeqKey(tenant, conv), RecentKey(tenant, conv))
 	for _, id := range messageIDs {
 		keys = append(keys, StatusKey(tenant, id))
 	}
-	res, err := assignScript.Run(ctx, s.rdb, keys, int(s.statusTTL/time.Second), conv).StringSlice()
+	args := make([]any, 0, len(bodies)+4)
+	args = append(args, int(s.statusTTL/time.Second), conv, s.recentLen, int(s.recentTTL/time.Second))
+	for _, b := range bodies {
+		args = append(args, b)
+	}
+	res, err := assignScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("assign seq: %w", err)
 	}
@@ -105,9 +127,41 @@ func (s *Sequencer) Init(ctx context.Context, tenant, conv string, floor func(co
 }
 
 // Release forgets a message that never reached Kafka, so that the client's
-// resend of the same id is treated as new.
-func (s *Sequencer) Release(ctx context.Context, tenant, messageID string) error {
-	return s.rdb.Del(ctx, StatusKey(tenant, messageID)).Err()
+// resend of the same id is treated as new, and takes it out of the room's
+// recent list.
+func (s *Sequencer) Release(ctx context.Context, tenant, conv, messageID string, seq int64, body []byte) error {
+	pipe := s.rdb.TxPipeline()
+	pipe.Del(ctx, StatusKey(tenant, messageID))
+	pipe.LRem(ctx, RecentKey(tenant, conv), 1, strconv.FormatInt(seq, 10)+"|"+string(body))
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// RecentEntry is one message of a room's recent list.
+type RecentEntry struct {
+	Seq  int64
+	Body []byte // message:new data without seq
+}
+
+// Recent returns the room's recent list, oldest first, up to seq maxSeq.
+func (s *Sequencer) Recent(ctx context.Context, tenant, conv string, maxSeq int64) ([]RecentEntry, error) {
+	raw, err := s.rdb.LRange(ctx, RecentKey(tenant, conv), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("recent messages: %w", err)
+	}
+	out := make([]RecentEntry, 0, len(raw))
+	for _, r := range raw {
+		seqText, body, ok := strings.Cut(r, "|")
+		if !ok {
+			continue
+		}
+		seq, err := strconv.ParseInt(seqText, 10, 64)
+		if err != nil || seq > maxSeq {
+			continue
+		}
+		out = append(out, RecentEntry{Seq: seq, Body: []byte(body)})
+	}
+	return out, nil
 }
 
 // MarkFailed records that a message could not be confirmed.

@@ -152,13 +152,17 @@ func (s *Server) connect(ctx context.Context) error {
 	return err
 }
 
+func (s *Server) sequencer() *persistence.Sequencer {
+	return persistence.NewSequencer(s.rdb, s.cfg.Persistence.StatusTTL, s.cfg.Rooms.RecentBufferLen, s.cfg.Rooms.StateTTL)
+}
+
 func (s *Server) kafkaConfig() persistence.KafkaConfig {
 	return persistence.KafkaConfig{Brokers: s.cfg.Kafka.Brokers, ClientID: "caasd-" + s.cfg.NodeID, Partitions: s.cfg.Kafka.Partitions}
 }
 
 func (s *Server) startPersistence(ctx, bg context.Context) error {
 	var err error
-	seq := persistence.NewSequencer(s.rdb, s.cfg.Persistence.StatusTTL)
+	seq := s.sequencer()
 	s.tracker, err = persistence.NewTracker(persistence.TrackerConfig{
 		Kafka: s.kafkaConfig(), PersistenceTopic: s.cfg.Kafka.PersistenceTopic,
 		Timeout: s.cfg.Persistence.ConfirmationTimeout, MaxAttempts: s.cfg.Persistence.MaxAttempts,
@@ -213,7 +217,7 @@ func (s *Server) startEngine(bg context.Context) {
 	audit := persistence.NewModeration(s.db, s.producer, s.cfg.Kafka.ModerationTopic)
 	s.engine = actors.NewEngine(actors.Deps{
 		NodeID: s.cfg.NodeID, Logger: s.logger, Metrics: s.metrics,
-		Conversations: convs, Sequencer: persistence.NewSequencer(s.rdb, s.cfg.Persistence.StatusTTL),
+		Conversations: convs, Sequencer: s.sequencer(), History: persistence.NewHistory(s.db),
 		Producer: s.producer, Tracker: s.tracker, Conns: s.conns,
 		Snapshots: persistence.NewSnapshots(s.rdb, s.cfg.Rooms.StateTTL), Moderation: audit,
 		MessageTopic: s.cfg.Kafka.MessageTopic, Limits: s.cfg.Limits, Rooms: s.cfg.Rooms,
@@ -247,6 +251,7 @@ func (s *Server) startEngine(bg context.Context) {
 		},
 	}}).Register(mux)
 	(&admin.Conversations{Store: convs, Rooms: s.engine, Verifier: verifier, Logger: s.logger}).Register(mux)
+	(&admin.Messages{Engine: s.engine, Verifier: verifier, Logger: s.logger}).Register(mux)
 	(&admin.Rooms{Engine: s.engine, Log: audit, Convs: convs, Verifier: verifier, Logger: s.logger}).Register(mux)
 	s.registerWebRTC(mux, verifier)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug)}

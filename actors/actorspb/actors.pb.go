@@ -923,6 +923,223 @@ func (x *RoomInfo) GetData() []byte {
 	return nil
 }
 
+// ReadMarker moves a user's read marker forward.
+type ReadMarker struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *Principal             `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Conn          *ConnRef               `protobuf:"bytes,2,opt,name=conn,proto3" json:"conn,omitempty"`
+	Seq           int64                  `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadMarker) Reset() {
+	*x = ReadMarker{}
+	mi := &file_actors_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadMarker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadMarker) ProtoMessage() {}
+
+func (x *ReadMarker) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadMarker.ProtoReflect.Descriptor instead.
+func (*ReadMarker) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReadMarker) GetUser() *Principal {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *ReadMarker) GetConn() *ConnRef {
+	if x != nil {
+		return x.Conn
+	}
+	return nil
+}
+
+func (x *ReadMarker) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// HistoryRequest asks a room to authorize a history read and for the part
+// of the page its recent buffer holds.
+type HistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *Principal             `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Before        bool                   `protobuf:"varint,2,opt,name=before,proto3" json:"before,omitempty"` // before_seq paging, else after_seq
+	Seq           int64                  `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`       // the before_seq or after_seq
+	Limit         int32                  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRequest) Reset() {
+	*x = HistoryRequest{}
+	mi := &file_actors_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRequest) ProtoMessage() {}
+
+func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
+func (*HistoryRequest) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HistoryRequest) GetUser() *Principal {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *HistoryRequest) GetBefore() bool {
+	if x != nil {
+		return x.Before
+	}
+	return false
+}
+
+func (x *HistoryRequest) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *HistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// HistoryReply authorizes a history read (code empty) and carries the
+// buffered messages (message:new data) the page can use.
+type HistoryReply struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Code           string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message        string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Buffered       [][]byte               `protobuf:"bytes,3,rep,name=buffered,proto3" json:"buffered,omitempty"` // ascending seq
+	BufferedSeq    []int64                `protobuf:"varint,4,rep,packed,name=buffered_seq,json=bufferedSeq,proto3" json:"buffered_seq,omitempty"`
+	OldestBuffered int64                  `protobuf:"varint,5,opt,name=oldest_buffered,json=oldestBuffered,proto3" json:"oldest_buffered,omitempty"` // seq of the first buffered message; last_seq+1 when none
+	LastSeq        int64                  `protobuf:"varint,6,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *HistoryReply) Reset() {
+	*x = HistoryReply{}
+	mi := &file_actors_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryReply) ProtoMessage() {}
+
+func (x *HistoryReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryReply.ProtoReflect.Descriptor instead.
+func (*HistoryReply) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *HistoryReply) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *HistoryReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *HistoryReply) GetBuffered() [][]byte {
+	if x != nil {
+		return x.Buffered
+	}
+	return nil
+}
+
+func (x *HistoryReply) GetBufferedSeq() []int64 {
+	if x != nil {
+		return x.BufferedSeq
+	}
+	return nil
+}
+
+func (x *HistoryReply) GetOldestBuffered() int64 {
+	if x != nil {
+		return x.OldestBuffered
+	}
+	return 0
+}
+
+func (x *HistoryReply) GetLastSeq() int64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
 var File_actors_proto protoreflect.FileDescriptor
 
 const file_actors_proto_rawDesc = "" +
@@ -989,7 +1206,24 @@ const file_actors_proto_rawDesc = "" +
 	"\x0fRoomInfoRequest\"2\n" +
 	"\bRoomInfo\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04dataB(Z&github.com/caasd/caasd/actors/actorspbb\x06proto3"
+	"\x04data\x18\x02 \x01(\fR\x04data\"v\n" +
+	"\n" +
+	"ReadMarker\x12+\n" +
+	"\x04user\x18\x01 \x01(\v2\x17.caasd.actors.PrincipalR\x04user\x12)\n" +
+	"\x04conn\x18\x02 \x01(\v2\x15.caasd.actors.ConnRefR\x04conn\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x03R\x03seq\"}\n" +
+	"\x0eHistoryRequest\x12+\n" +
+	"\x04user\x18\x01 \x01(\v2\x17.caasd.actors.PrincipalR\x04user\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\bR\x06before\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x03R\x03seq\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"\xbf\x01\n" +
+	"\fHistoryReply\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1a\n" +
+	"\bbuffered\x18\x03 \x03(\fR\bbuffered\x12!\n" +
+	"\fbuffered_seq\x18\x04 \x03(\x03R\vbufferedSeq\x12'\n" +
+	"\x0foldest_buffered\x18\x05 \x01(\x03R\x0eoldestBuffered\x12\x19\n" +
+	"\blast_seq\x18\x06 \x01(\x03R\alastSeqB(Z&github.com/caasd/caasd/actors/actorspbb\x06proto3"
 
 var (
 	file_actors_proto_rawDescOnce sync.Once
@@ -1003,7 +1237,7 @@ func file_actors_proto_rawDescGZIP() []byte {
 	return file_actors_proto_rawDescData
 }
 
-var file_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_actors_proto_goTypes = []any{
 	(*Principal)(nil),       // 0: caasd.actors.Principal
 	(*ConnRef)(nil),         // 1: caasd.actors.ConnRef
@@ -1020,22 +1254,28 @@ var file_actors_proto_goTypes = []any{
 	(*Typing)(nil),          // 12: caasd.actors.Typing
 	(*RoomInfoRequest)(nil), // 13: caasd.actors.RoomInfoRequest
 	(*RoomInfo)(nil),        // 14: caasd.actors.RoomInfo
+	(*ReadMarker)(nil),      // 15: caasd.actors.ReadMarker
+	(*HistoryRequest)(nil),  // 16: caasd.actors.HistoryRequest
+	(*HistoryReply)(nil),    // 17: caasd.actors.HistoryReply
 }
 var file_actors_proto_depIdxs = []int32{
-	0, // 0: caasd.actors.JoinRoom.user:type_name -> caasd.actors.Principal
-	1, // 1: caasd.actors.JoinRoom.conn:type_name -> caasd.actors.ConnRef
-	1, // 2: caasd.actors.LeaveRoom.conn:type_name -> caasd.actors.ConnRef
-	0, // 3: caasd.actors.SendMessage.user:type_name -> caasd.actors.Principal
-	1, // 4: caasd.actors.SendMessage.conn:type_name -> caasd.actors.ConnRef
-	0, // 5: caasd.actors.Moderate.user:type_name -> caasd.actors.Principal
-	1, // 6: caasd.actors.Moderate.conn:type_name -> caasd.actors.ConnRef
-	0, // 7: caasd.actors.Typing.user:type_name -> caasd.actors.Principal
-	1, // 8: caasd.actors.Typing.conn:type_name -> caasd.actors.ConnRef
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	0,  // 0: caasd.actors.JoinRoom.user:type_name -> caasd.actors.Principal
+	1,  // 1: caasd.actors.JoinRoom.conn:type_name -> caasd.actors.ConnRef
+	1,  // 2: caasd.actors.LeaveRoom.conn:type_name -> caasd.actors.ConnRef
+	0,  // 3: caasd.actors.SendMessage.user:type_name -> caasd.actors.Principal
+	1,  // 4: caasd.actors.SendMessage.conn:type_name -> caasd.actors.ConnRef
+	0,  // 5: caasd.actors.Moderate.user:type_name -> caasd.actors.Principal
+	1,  // 6: caasd.actors.Moderate.conn:type_name -> caasd.actors.ConnRef
+	0,  // 7: caasd.actors.Typing.user:type_name -> caasd.actors.Principal
+	1,  // 8: caasd.actors.Typing.conn:type_name -> caasd.actors.ConnRef
+	0,  // 9: caasd.actors.ReadMarker.user:type_name -> caasd.actors.Principal
+	1,  // 10: caasd.actors.ReadMarker.conn:type_name -> caasd.actors.ConnRef
+	0,  // 11: caasd.actors.HistoryRequest.user:type_name -> caasd.actors.Principal
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_actors_proto_init() }
@@ -1049,7 +1289,7 @@ func file_actors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_proto_rawDesc), len(file_actors_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

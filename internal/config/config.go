@@ -82,6 +82,9 @@ type Rooms struct {
 	AuthzCacheTTL time.Duration
 	// RecentBufferLen bounds the per-room buffer of recent messages.
 	RecentBufferLen int
+	// CatchupLimit is the largest gap a join with since_seq fills; beyond
+	// it the client pages history.
+	CatchupLimit int
 	// MaxMembersOnline bounds the online connections of one room.
 	MaxMembersOnline int
 }
@@ -185,7 +188,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Rooms: Rooms{
 			StateTTL:         p.duration("ROOM_STATE_TTL_HOURS", time.Hour, 24*time.Hour),
 			AuthzCacheTTL:    p.duration("ROOM_AUTHZ_CACHE_TTL", time.Second, 300*time.Second),
-			RecentBufferLen:  p.integer("ROOM_RECENT_BUFFER", 1000, 16, 100000),
+			RecentBufferLen:  p.integer("ROOM_RECENT_BUFFER", 512, 16, 100000),
+			CatchupLimit:     p.integer("ROOM_CATCHUP_LIMIT", 500, 1, 100000),
 			MaxMembersOnline: p.integer("ROOM_MAX_ONLINE", 100000, 1, 10000000),
 		},
 		Persistence: Persistence{

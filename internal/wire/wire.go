@@ -100,6 +100,11 @@ type RoomJoined struct {
 	Role           string   `json:"role"`
 	Members        []Member `json:"members"`
 	LastSeq        int64    `json:"last_seq"`
+	LastReadSeq    int64    `json:"last_read_seq"`
+	Unread         int64    `json:"unread"`
+	// Recovered is set when the join asked for since_seq: true when every
+	// missed message follows, false when the gap was too large.
+	Recovered *bool `json:"recovered,omitempty"`
 }
 
 // RoomLeft is the data of room:left.
