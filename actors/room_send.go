@@ -103,7 +103,7 @@ func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assign
 	data := wire.Marshal(r.newMessage(m, a.Seq, now))
 	o := &outMsg{
 		body: body,
-		seq: a.Seq, id: m.MessageId, sender: t, ack: m.Ack, first: now, replay: a.Dup,
+		seq:  a.Seq, id: m.MessageId, sender: t, ack: m.Ack, first: now, replay: a.Dup,
 		conv: r.key.conv, senderID: m.User.UserId,
 		frame: transport.NewFrame(wire.EvMessageNew, data),
 	}
