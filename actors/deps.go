@@ -20,7 +20,7 @@ type ConversationStore interface {
 
 // SeqStore assigns sequence numbers and dedups message ids.
 type SeqStore interface {
-	Assign(ctx context.Context, tenant, conv string, messageIDs []string, bodies [][]byte) ([]persistence.Assignment, error)
+	Assign(ctx context.Context, tenant, conv string, lease *persistence.Lease, messageIDs []string, bodies [][]byte) ([]persistence.Assignment, error)
 	Init(ctx context.Context, tenant, conv string, floor func(context.Context) (int64, error)) (int64, error)
 	Release(ctx context.Context, tenant, conv, messageID string, seq int64, body []byte) error
 	Recent(ctx context.Context, tenant, conv string, maxSeq int64) ([]persistence.RecentEntry, error)
@@ -49,6 +49,7 @@ type Confirmer interface {
 // ConnLookup finds this node's connections by id.
 type ConnLookup interface {
 	Get(id string) (transport.Conn, bool)
+	Len() int
 }
 
 // Metrics is what the actors report.
@@ -62,7 +63,7 @@ type Metrics interface {
 
 // SnapshotStore keeps room snapshots.
 type SnapshotStore interface {
-	Save(ctx context.Context, tenant, conv string, data []byte) error
+	Save(ctx context.Context, tenant, conv string, lease *persistence.Lease, data []byte) error
 	Load(ctx context.Context, tenant, conv string) ([]byte, error)
 	Delete(ctx context.Context, tenant, conv string) error
 }
@@ -84,6 +85,7 @@ type Deps struct {
 	Tracker       Confirmer
 	Conns         ConnLookup
 	Snapshots     SnapshotStore
+	Leases        LeaseStore
 	History       HistoryStore
 	Moderation    Auditor
 	MessageTopic  string

@@ -5,9 +5,11 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 
 	pb "github.com/caasd/caasd/actors/actorspb"
 	"github.com/caasd/caasd/transport"
@@ -25,6 +27,9 @@ type Engine struct {
 
 	historySlots chan struct{}
 	historyWG    sync.WaitGroup
+
+	remote    *remote.Remote
+	placement atomic.Pointer[Placement]
 }
 
 // NewEngine starts an actor system with deps.
@@ -42,8 +47,13 @@ func NewEngine(deps Deps) *Engine {
 	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events(), historySlots: make(chan struct{}, maxHistoryReads)}
 	e.rooms = newRoomTable(e)
 	e.calls = newCallTable(e)
+	e.SetPlacement(localPlacement{id: deps.NodeID, addr: system.Address()})
 	return e
 }
+
+// Start spawns the node's well-known actors; call it after StartRemote
+// (if any) and SetPlacement.
+func (e *Engine) Start() { e.spawnNodeActors() }
 
 // Run drives the engine's timers until ctx ends.
 func (e *Engine) Run(ctx context.Context) { e.limiter.Run(ctx) }
@@ -64,18 +74,31 @@ func (e *Engine) Open(c transport.Conn) transport.Session {
 // InvalidateRoom tells an active room that its conversation changed
 // (participants, deletion); an inactive room reads it fresh on activation.
 func (e *Engine) InvalidateRoom(tenant, conv string) {
-	e.rooms.sendIfActive(roomKey{tenant, conv}, &pb.Invalidate{Reason: "conversation changed"})
+	e.rooms.send(roomKey{tenant, conv}, &pb.Invalidate{Reason: "conversation changed"})
 }
+
+// Rebalance hands over every local room this node no longer owns; call it
+// when the members change.
+func (e *Engine) Rebalance() { e.rooms.handover() }
 
 // ActiveRooms returns the number of active rooms on this node.
 func (e *Engine) ActiveRooms() int { return e.rooms.len() }
 
+// Drain stops every room and call of this node (each room snapshots and
+// releases its lease), waiting at most until ctx ends.
+func (e *Engine) Drain(ctx context.Context) {
+	e.calls.stopAll(ctx)
+	e.rooms.stopAll(ctx)
+}
+
 // Shutdown stops every room (each flushes what it holds) and the actor
 // system, waiting at most until ctx ends.
 func (e *Engine) Shutdown(ctx context.Context) {
-	e.calls.stopAll(ctx)
-	e.rooms.stopAll(ctx)
+	e.Drain(ctx)
 	e.historyWG.Wait()
+	if e.remote != nil {
+		e.remote.Shutdown(true)
+	}
 	e.system.Shutdown()
 }
 
@@ -132,12 +155,37 @@ func (t *roomTable) shard(k roomKey) int {
 	return int(h.Sum64() % roomShards)
 }
 
-// send delivers msg to the room, activating it if needed.
+// send delivers msg to the room on the node that owns it, activating it
+// there if needed.
 func (t *roomTable) send(k roomKey, msg any) {
+	if addr, self := t.e.place().Owner(k.key()); !self {
+		if env := wrap(k, msg); env != nil {
+			t.e.system.Root.Send(actor.NewPID(addr, routerName), env)
+		}
+		return
+	}
+	t.local(k, msg, nil)
+}
+
+// local delivers msg to the room on this node (sender: who gets answers).
+// An Invalidate does not activate a room: an inactive one reads fresh.
+func (t *roomTable) local(k roomKey, msg any, sender *actor.PID) {
 	s := &t.shards[t.shard(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t.e.system.Root.Send(t.pidLocked(s.m, k), msg)
+	var pid *actor.PID
+	if _, ok := msg.(*pb.Invalidate); ok {
+		if pid = s.m[k]; pid == nil {
+			return
+		}
+	} else {
+		pid = t.pidLocked(s.m, k)
+	}
+	if sender != nil {
+		t.e.system.Root.RequestWithCustomSender(pid, msg, sender)
+		return
+	}
+	t.e.system.Root.Send(pid, msg)
 }
 
 // pidLocked returns the room's actor, activating it; the shard is locked.
@@ -152,9 +200,26 @@ func (t *roomTable) pidLocked(m map[roomKey]*actor.PID, k roomKey) *actor.PID {
 	return pid
 }
 
+// handover asks every local room this node no longer owns to move.
+func (t *roomTable) handover() {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for k, pid := range s.m {
+			if _, self := t.e.place().Owner(k.key()); !self {
+				t.e.system.Root.Send(pid, &handoverNow{})
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
 // request sends msg to the room (activating it) and returns the future of
 // its answer.
 func (t *roomTable) request(k roomKey, msg any, timeout time.Duration) *actor.Future {
+	if addr, self := t.e.place().Owner(k.key()); !self {
+		return t.e.system.Root.RequestFuture(actor.NewPID(addr, routerName), wrap(k, msg), timeout)
+	}
 	s := &t.shards[t.shard(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()

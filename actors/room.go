@@ -43,6 +43,11 @@ type room struct {
 	snapshotScheduled bool
 	expiryTimer       *time.Timer
 
+	lease          *persistence.Lease
+	restoredOnline []onlineRef
+	renewTimer     *time.Timer
+	handingOver    bool
+
 	recent       []recentMsg
 	markers      map[string]int64 // user → last read seq; nil until loaded
 	markersDirty map[string]int64
@@ -62,12 +67,16 @@ type member struct {
 }
 
 // target addresses a connection: directly when it is on this node, so that
-// every frame to it goes through one queue in order, else through its actor.
+// every frame to it goes through one queue in order; else through the
+// delivery actor of its node, which keeps the room's order too.
 type target struct {
 	ref   *pb.ConnRef
 	pid   *actor.PID
 	local transport.Conn
 }
+
+// addr is the actor address of the connection's node.
+func (t target) addr() string { return t.ref.Address }
 
 type outMsg struct {
 	seq      int64
@@ -172,21 +181,26 @@ func (r *room) Receive(ctx actor.Context) {
 		}
 		r.history(ctx, m)
 	case *snapshotNow:
-		r.writeSnapshot()
+		r.writeSnapshot(ctx)
 	case *expireNow:
 		r.expire()
+	case *renewNow:
+		r.renew(ctx)
+	case *handoverNow:
+		r.handover(ctx)
 	case *actor.Stopping:
 		if r.expiryTimer != nil {
 			r.expiryTimer.Stop()
 		}
-		r.writeSnapshot()
+		r.writeSnapshot(ctx)
+		r.releaseLease()
 	}
 }
 
 // forward hands a request that reached a passivating room to a fresh
 // activation, so no request is lost to passivation.
 func (r *room) forward(msg any) bool {
-	if !r.passivating {
+	if !r.passivating && !r.handingOver {
 		return false
 	}
 	r.e.rooms.send(r.key, msg)
@@ -224,6 +238,9 @@ func (r *room) load() *wire.Error {
 		r.e.deps.Logger.Warn("room load failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
 		return wire.Errorf(wire.CodeUnavailable, "conversation lookup failed; try again")
 	}
+	if werr := r.acquire(); werr != nil {
+		return werr
+	}
 	seq, err := r.e.deps.Sequencer.Init(ctx, r.key.tenant, r.key.conv, func(ctx context.Context) (int64, error) {
 		return r.e.deps.Conversations.MaxSeq(ctx, r.key.tenant, r.key.conv)
 	})
@@ -248,6 +265,7 @@ func (r *room) load() *wire.Error {
 		return wire.Errorf(wire.CodeUnavailable, "room state unavailable; try again")
 	}
 	r.conv = conv
+	r.restoreOnline()
 	r.scheduleExpiry()
 	r.changed()
 	return nil
@@ -264,14 +282,17 @@ func (r *room) resolve(ref *pb.ConnRef) target {
 	return t
 }
 
-// reply sends one event to one connection.
+// reply sends one event to one connection. It touches no room state, so
+// the tracker's goroutine uses it too.
 func (r *room) reply(t target, ack uint64, name string, v any) {
 	data := wire.Marshal(v)
 	if t.local != nil {
 		t.local.Reply(ack, transport.NewFrame(name, data))
 		return
 	}
-	r.e.system.Root.Send(t.pid, &pb.ConnEvent{Name: name, Data: data, Ack: ack})
+	r.e.system.Root.Send(actor.NewPID(t.addr(), deliveryName), &pb.NodeDeliver{
+		Tenant: r.key.tenant, Conversation: r.key.conv, ConnIds: []string{t.ref.ConnId}, Name: name, Data: data, Ack: ack,
+	})
 }
 
 func (r *room) membership(t target, joined bool) {
@@ -361,10 +382,7 @@ func (r *room) maybePassivate(ctx actor.Context) {
 	if r.passivating || len(r.online) > 0 || len(r.batch) > 0 || len(r.byID) > 0 {
 		return
 	}
-	if r.e.rooms.remove(r.key, r.self) {
-		r.passivating = true
-		ctx.Poison(r.self)
-	}
+	r.stop(ctx)
 }
 
 // reload re-reads the conversation after it changed: members who are no

@@ -53,6 +53,11 @@ func (r *room) flush(ctx actor.Context) {
 	if len(batch) == 0 {
 		return
 	}
+	if !r.trusted(ctx) {
+		r.batch = batch
+		r.fence(ctx, "lease expired")
+		return
+	}
 	now := time.Now().UTC()
 	ids := make([]string, len(batch))
 	bodies := make([][]byte, len(batch))
@@ -61,8 +66,13 @@ func (r *room) flush(ctx actor.Context) {
 		bodies[i] = wire.Marshal(r.newMessage(m, 0, now))
 	}
 	sctx, cancel := r.storeCtx()
-	assigned, err := r.e.deps.Sequencer.Assign(sctx, r.key.tenant, r.key.conv, ids, bodies)
+	assigned, err := r.e.deps.Sequencer.Assign(sctx, r.key.tenant, r.key.conv, r.lease, ids, bodies)
 	cancel()
+	if errors.Is(err, persistence.ErrFenced) {
+		r.batch = batch
+		r.fence(ctx, "lease taken by another activation")
+		return
+	}
 	if err != nil {
 		r.e.deps.Logger.Warn("seq assignment failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
 		for _, m := range batch {
@@ -109,10 +119,11 @@ func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assign
 	}
 	self, root, id := r.self, r.e.system.Root, m.MessageId
 	o.rec = &persistence.Record{
-		Topic: r.e.deps.MessageTopic,
-		Key:   persistence.MessageKey(r.key.tenant, r.key.conv),
-		Value: data,
-		Done:  func(err error) { root.Send(self, &produced{id: id, err: err}) },
+		Topic:   r.e.deps.MessageTopic,
+		Key:     persistence.MessageKey(r.key.tenant, r.key.conv),
+		Value:   data,
+		Headers: r.epochHeaders(),
+		Done:    func(err error) { root.Send(self, &produced{id: id, err: err}) },
 	}
 	if err := r.e.deps.Tracker.Track(r.key.tenant, o.id, o.rec, r.notifier(t, o.id)); err != nil {
 		r.failOut(o, wire.Errorf(wire.CodeUnavailable, "too many messages awaiting confirmation; try again"))
@@ -150,6 +161,9 @@ func (r *room) notifier(t target, id string) func(persistence.Outcome) {
 }
 
 func (r *room) send(ctx actor.Context, o *outMsg) {
+	if !r.trusted(ctx) {
+		return
+	}
 	if err := r.e.deps.Producer.Send(o.rec); err != nil {
 		r.onProduced(ctx, &produced{id: o.id, err: err})
 	}
@@ -170,16 +184,24 @@ func (r *room) onProduced(ctx actor.Context, m *produced) {
 		r.e.deps.Logger.Warn("message not accepted by Kafka", "tenant", r.key.tenant, "conversation", r.key.conv, "message_id", o.id, "err", m.err)
 		r.failOut(o, wire.Errorf(wire.CodeUnavailable, "message could not be published; send it again"))
 		delete(r.byID, o.id)
-		r.release()
+		if r.trusted(ctx) {
+			r.release()
+		}
+		return
+	}
+	if !r.trusted(ctx) {
 		return
 	}
 	o.acked = true
 	if o.replay {
 		delete(r.byID, o.id)
 		r.e.deps.Tracker.Accepted(r.key.tenant, o.id)
-		return
+	} else {
+		r.release()
 	}
-	r.release()
+	if r.handingOver {
+		r.handover(ctx)
+	}
 }
 
 func (r *room) resend(ctx actor.Context, id string) {
@@ -207,6 +229,9 @@ func (r *room) failOut(o *outMsg, werr *wire.Error) {
 // release fans out, in seq order, every message at the head of the queue
 // that Kafka has; a failed one is skipped.
 func (r *room) release() {
+	if !r.lease.Valid(time.Now()) {
+		return // fenced by the next trusted() call; nothing goes out
+	}
 	for len(r.inflight) > 0 {
 		o := r.inflight[0]
 		if !o.acked && !o.failed {
@@ -237,10 +262,25 @@ func (r *room) release() {
 	}
 }
 
-// fanout delivers one encoded frame to every online member.
+// fanout delivers one encoded frame to every online member: directly to
+// this node's connections, and once per other node, whatever its number
+// of members.
 func (r *room) fanout(f *transport.Frame) {
-	for _, m := range r.online {
-		r.deliver(m.conn, f)
+	var remote map[string][]string
+	for id, m := range r.online {
+		if m.conn.local != nil {
+			m.conn.local.Send(f)
+			continue
+		}
+		if remote == nil {
+			remote = map[string][]string{}
+		}
+		remote[m.conn.addr()] = append(remote[m.conn.addr()], id)
+	}
+	for addr, ids := range remote {
+		r.e.system.Root.Send(actor.NewPID(addr, deliveryName), &pb.NodeDeliver{
+			Tenant: r.key.tenant, Conversation: r.key.conv, ConnIds: ids, Name: f.Name, Data: f.Data,
+		})
 	}
 }
 
@@ -250,5 +290,7 @@ func (r *room) deliver(t target, f *transport.Frame) {
 		t.local.Send(f)
 		return
 	}
-	r.e.system.Root.Send(t.pid, &pb.ConnEvent{Name: f.Name, Data: f.Data})
+	r.e.system.Root.Send(actor.NewPID(t.addr(), deliveryName), &pb.NodeDeliver{
+		Tenant: r.key.tenant, Conversation: r.key.conv, ConnIds: []string{t.ref.ConnId}, Name: f.Name, Data: f.Data,
+	})
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
+	pb "github.com/caasd/caasd/actors/actorspb"
 	"github.com/caasd/caasd/internal/wire"
 	"github.com/caasd/caasd/persistence"
 )
@@ -43,6 +46,16 @@ type snapshot struct {
 	Counters     roomCounters           `json:"counters"`
 	// ReadMarkers are each user's last read seq (MongoDB keeps them too).
 	ReadMarkers map[string]int64 `json:"read,omitempty"`
+	// Online are the connections in the room, so that a new activation on
+	// another node keeps serving the members of the nodes still alive.
+	Online []onlineRef `json:"online,omitempty"`
+}
+
+type onlineRef struct {
+	ConnID  string `json:"conn"`
+	Address string `json:"addr"`
+	ActorID string `json:"actor"`
+	UserID  string `json:"user"`
 }
 
 type roomCounters struct {
@@ -98,6 +111,7 @@ func (r *room) restore(ctx context.Context) error {
 			if s.ReadMarkers != nil {
 				r.markers = s.ReadMarkers
 			}
+			r.restoredOnline = s.Online
 			return nil
 		}
 		r.e.deps.Logger.Warn("room snapshot unreadable, replaying moderation history", "tenant", r.key.tenant, "conversation", r.key.conv, "err", derr)
@@ -159,14 +173,51 @@ func (r *room) snapshot() *snapshot {
 	return &snapshot{
 		Version: snapshotVersion, Tenant: r.key.tenant, Conversation: r.key.conv, Name: r.conv.Name,
 		CreatedAt: r.createdAt, LastActivity: r.lastActivity, LastSeq: r.lastSeq, Roles: roles,
-		Bans: r.bans, Mutes: r.mutes, Counters: r.counters, ReadMarkers: r.markers,
+		Bans: r.bans, Mutes: r.mutes, Counters: r.counters, ReadMarkers: r.markers, Online: r.onlineRefs(),
 	}
 }
 
-// writeSnapshot saves the state now, and the read markers that moved.
-func (r *room) writeSnapshot() {
+func (r *room) onlineRefs() []onlineRef {
+	out := make([]onlineRef, 0, len(r.online))
+	for id, m := range r.online {
+		out = append(out, onlineRef{ConnID: id, Address: m.conn.addr(), ActorID: m.conn.ref.ActorId, UserID: m.userID})
+	}
+	return out
+}
+
+// restoreOnline brings back the members of a snapshot whose node is alive
+// and who are still allowed in; a connection that is gone is dropped by its
+// node's delivery actor on the first frame.
+func (r *room) restoreOnline() {
+	for _, o := range r.restoredOnline {
+		if !r.e.place().AliveAddr(o.Address) {
+			continue
+		}
+		role := r.conv.Role(o.UserID)
+		if role == "" || r.restricted(o.UserID, false) != nil {
+			continue
+		}
+		if _, ok := r.online[o.ConnID]; ok || len(r.online) >= r.e.deps.Rooms.MaxMembersOnline {
+			continue
+		}
+		t := r.resolve(&pb.ConnRef{ConnId: o.ConnID, Address: o.Address, ActorId: o.ActorID})
+		if t.local == nil && o.Address == r.e.system.Address() {
+			continue // a connection of this node that is gone
+		}
+		r.online[o.ConnID] = &member{userID: o.UserID, role: role, conn: t}
+		r.e.deps.Metrics.MemberOnline(1)
+	}
+	r.restoredOnline = nil
+}
+
+// writeSnapshot saves the state now, and the read markers that moved,
+// if this activation still holds the room's lease.
+func (r *room) writeSnapshot(ctx actor.Context) {
 	r.snapshotScheduled = false
-	if r.conv == nil {
+	if r.conv == nil || r.lease == nil {
+		return
+	}
+	if !r.trusted(ctx) {
 		return
 	}
 	r.flushMarkers()
@@ -174,9 +225,14 @@ func (r *room) writeSnapshot() {
 	if err != nil {
 		return
 	}
-	ctx, cancel := r.storeCtx()
+	sctx, cancel := r.storeCtx()
 	defer cancel()
-	if err := r.e.deps.Snapshots.Save(ctx, r.key.tenant, r.key.conv, b); err != nil {
+	err = r.e.deps.Snapshots.Save(sctx, r.key.tenant, r.key.conv, r.lease, b)
+	if errors.Is(err, persistence.ErrFenced) {
+		r.fence(ctx, "lease taken by another activation")
+		return
+	}
+	if err != nil {
 		r.e.deps.Logger.Warn("room snapshot not saved", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
 	}
 }

@@ -45,13 +45,18 @@ type Assignment struct {
 }
 
 // assignScript: KEYS[1] the room's seq key, KEYS[2] its recent list,
-// KEYS[3..] status keys; ARGV[1] status TTL seconds, ARGV[2] conversation
-// id, ARGV[3] recent list length, ARGV[4] recent list TTL seconds,
-// ARGV[5..] each message's body (its message:new data without seq).
+// KEYS[3] its lease, KEYS[4..] status keys; ARGV[1] status TTL seconds,
+// ARGV[2] conversation id, ARGV[3] recent list length, ARGV[4] recent list
+// TTL seconds, ARGV[5] the caller's lease token, ARGV[6..] each message's
+// body (its message:new data without seq). A caller whose lease is not the
+// current one gets no seq at all: a stale activation cannot publish.
 var assignScript = redis.NewScript(`
+if redis.call('GET', KEYS[3]) ~= ARGV[5] then
+  return redis.error_reply('FENCED lease lost')
+end
 local out = {}
 local added = false
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local cur = redis.call('GET', KEYS[i])
   if cur then
     out[#out+1] = cur
@@ -70,21 +75,25 @@ end
 return out
 `)
 
-// Assign gives seqs to the messages of one room, in order; bodies are their
+// Assign gives seqs to the messages of one room, in order, if lease is
+// still the room's lease (ErrFenced otherwise); bodies are their
 // message:new data without seq, kept in the room's recent list.
-func (s *Sequencer) Assign(ctx context.Context, tenant, conv string, messageIDs []string, bodies [][]byte) ([]Assignment, error) {
-	keys := make([]string, 0, len(messageIDs)+2)
-	keys = append(keys, SeqKey(tenant, conv), RecentKey(tenant, conv))
+func (s *Sequencer) Assign(ctx context.Context, tenant, conv string, lease *Lease, messageIDs []string, bodies [][]byte) ([]Assignment, error) {
+	keys := make([]string, 0, len(messageIDs)+3)
+	keys = append(keys, SeqKey(tenant, conv), RecentKey(tenant, conv), LeaseKey(tenant, conv))
 	for _, id := range messageIDs {
 		keys = append(keys, StatusKey(tenant, id))
 	}
-	args := make([]any, 0, len(bodies)+4)
-	args = append(args, int(s.statusTTL/time.Second), conv, s.recentLen, int(s.recentTTL/time.Second))
+	args := make([]any, 0, len(bodies)+5)
+	args = append(args, int(s.statusTTL/time.Second), conv, s.recentLen, int(s.recentTTL/time.Second), lease.Token)
 	for _, b := range bodies {
 		args = append(args, b)
 	}
 	res, err := assignScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "FENCED") {
+			return nil, ErrFenced
+		}
 		return nil, fmt.Errorf("assign seq: %w", err)
 	}
 	if len(res) != len(messageIDs) {

@@ -21,10 +21,21 @@ func NewSnapshots(rdb redis.UniversalClient, ttl time.Duration) *Snapshots {
 	return &Snapshots{rdb: rdb, ttl: ttl}
 }
 
-// Save writes a room's snapshot.
-func (s *Snapshots) Save(ctx context.Context, tenant, conv string, data []byte) error {
-	if err := s.rdb.Set(ctx, RoomSnapshotKey(tenant, conv), data, s.ttl).Err(); err != nil {
+var saveScript = redis.NewScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+`)
+
+// Save writes a room's snapshot if lease is still the room's lease;
+// ErrFenced otherwise, and nothing is written.
+func (s *Snapshots) Save(ctx context.Context, tenant, conv string, lease *Lease, data []byte) error {
+	n, err := saveScript.Run(ctx, s.rdb, []string{RoomSnapshotKey(tenant, conv), LeaseKey(tenant, conv)}, lease.Token, data, int(s.ttl/time.Second)).Int()
+	if err != nil {
 		return fmt.Errorf("save room snapshot: %w", err)
+	}
+	if n != 1 {
+		return ErrFenced
 	}
 	return nil
 }

@@ -49,6 +49,18 @@ func sender(c *testenv.Client, conv, prefix string, n int, gap time.Duration, se
 	return done
 }
 
+// waitMessages waits up to 20 s for c to hold n message:new events.
+func waitMessages(t *testing.T, c *testenv.Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seqs(c)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages within 20 s", len(seqs(c)), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func lastSeq(c *testenv.Client) int64 {
 	s := seqs(c)
 	if len(s) == 0 {
@@ -68,14 +80,12 @@ func reconnectExact(t *testing.T, vars map[string]string) {
 	bob := join(t, s, "acme", "bob", "c-cu")
 	var sent atomic.Int64
 	<-sender(alice, "c-cu", "pre-", 10, 0, &sent)
-	for len(seqs(bob)) < 10 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitMessages(t, bob, 10)
 	// Cut without a close frame.
 	_ = bob.Conn.NetConn().Close()
 	last := lastSeq(bob)
 	done := sender(alice, "c-cu", "gap-", 200, 2*time.Millisecond, &sent)
-	for sent.Load() < 110 {
+	for deadline := time.Now().Add(20 * time.Second); sent.Load() < 110 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 	live := sender(alice, "c-cu", "live-", 50, 5*time.Millisecond, &sent) // keeps flowing through the rejoin
@@ -113,9 +123,7 @@ func TestReconnectCatchesUpExactlyAcrossSIGKILL(t *testing.T) {
 	bob.Wait("room:joined", 10*time.Second, nil)
 	var sent atomic.Int64
 	<-sender(alice, "c-k", "pre-", 5, 0, &sent)
-	for len(seqs(bob)) < 5 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitMessages(t, bob, 5)
 	_ = bob.Conn.NetConn().Close()
 	last := lastSeq(bob)
 	<-sender(alice, "c-k", "gap-", 200, time.Millisecond, &sent)

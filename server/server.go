@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/caasd/caasd/actors"
 	"github.com/caasd/caasd/admin"
+	"github.com/caasd/caasd/cluster"
 	"github.com/caasd/caasd/internal/auth"
 	"github.com/caasd/caasd/internal/config"
 	"github.com/caasd/caasd/internal/embedded"
@@ -43,6 +46,8 @@ type Server struct {
 	producer *persistence.Producer
 	tracker  *persistence.Tracker
 	engine   *actors.Engine
+	members  *cluster.Membership
+	place    *placement
 	rtc      webRTC
 	conns    *transport.Registry
 	ws       *transport.WSServer
@@ -58,10 +63,14 @@ type Server struct {
 
 // Start brings a node up and returns once it serves. ctx bounds start-up only.
 func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server, err error) {
+	// A node id is unique per process start: a restarted node is a new member.
+	var suffix [3]byte
+	_, _ = rand.Read(suffix[:])
 	if cfg.NodeID == "" {
 		host, _ := os.Hostname()
 		cfg.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
+	cfg.NodeID += "-" + hex.EncodeToString(suffix[:])
 	s = &Server{cfg: cfg, logger: logger, metrics: metrics.New(), closed: make(chan struct{})}
 	started := s // s is nil once an error is returned
 	defer func() {
@@ -86,11 +95,18 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Serv
 		return nil, err
 	}
 	s.startEngine(bg)
-	if err := s.serve(); err != nil {
+	if err := s.listen(); err != nil {
 		cancel()
 		s.wg.Wait()
 		return nil, err
 	}
+	if err := s.startCluster(); err != nil {
+		_ = s.listener.Close()
+		cancel()
+		s.wg.Wait()
+		return nil, err
+	}
+	s.serve()
 	logger.Info("caasd serving", "addr", s.Addr(), "node", cfg.NodeID)
 	return s, nil
 }
@@ -220,6 +236,7 @@ func (s *Server) startEngine(bg context.Context) {
 		Conversations: convs, Sequencer: s.sequencer(), History: persistence.NewHistory(s.db),
 		Producer: s.producer, Tracker: s.tracker, Conns: s.conns,
 		Snapshots: persistence.NewSnapshots(s.rdb, s.cfg.Rooms.StateTTL), Moderation: audit,
+		Leases:       persistence.NewLeases(s.rdb, s.cfg.Cluster.LeaseTTL),
 		MessageTopic: s.cfg.Kafka.MessageTopic, Limits: s.cfg.Limits, Rooms: s.cfg.Rooms,
 		ICE: s.rtc.turn, Recordings: s.rtc.recordings, ConsentTimeout: s.cfg.Calls.ConsentTimeout,
 	})
@@ -257,20 +274,23 @@ func (s *Server) startEngine(bg context.Context) {
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug)}
 }
 
-func (s *Server) serve() error {
+func (s *Server) listen() error {
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", s.cfg.HTTPAddr, err)
 	}
 	s.listener = ln
+	return nil
+}
+
+func (s *Server) serve() {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("http server", "err", err)
 		}
 	}()
-	return nil
 }
 
 // Addr is the address the HTTP server listens on.
@@ -279,17 +299,24 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 // Config is the effective configuration (embedded services filled in).
 func (s *Server) Config() config.Config { return s.cfg }
 
-// Close drains the node: it stops accepting, closes every socket with
-// closeCode, stops the rooms, flushes the producer so that every message
-// already accepted is in Kafka, and stops the background work.
+// Close drains the node: it leaves the cluster and hands its rooms over
+// (snapshot, lease released, stopped), stops accepting, flushes the
+// producer so that every message already accepted is in Kafka, closes
+// every socket with closeCode so clients reconnect elsewhere, and stops the
+// background work.
 func (s *Server) Close(ctx context.Context, closeCode uint16) {
 	s.once.Do(func() {
-		s.sio.Close(closeCode, "server shutting down") // ends pending long-polls, which Shutdown would wait for
-		_ = s.http.Shutdown(ctx)
-		s.conns.Each(func(c transport.Conn) { c.Close(closeCode, "server shutting down") })
-		s.engine.Shutdown(ctx)
+		s.leaveCluster()
+		s.engine.Drain(ctx)
 		if err := s.producer.Close(ctx); err != nil {
 			s.logger.Warn("producer flush", "err", err)
+		}
+		s.sio.Close(closeCode, "server shutting down") // ends pending long-polls, which Shutdown would wait for
+		s.conns.Each(func(c transport.Conn) { c.Close(closeCode, "server shutting down") })
+		_ = s.http.Shutdown(ctx)
+		s.engine.Shutdown(ctx)
+		if s.members != nil {
+			s.members.Close()
 		}
 		s.cancel()
 		s.wg.Wait()

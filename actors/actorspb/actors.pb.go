@@ -1140,6 +1140,433 @@ func (x *HistoryReply) GetLastSeq() int64 {
 	return 0
 }
 
+// RoomEnvelope carries a request to the node that owns the room.
+type RoomEnvelope struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Tenant       string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Conversation string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	Hops         int32                  `protobuf:"varint,3,opt,name=hops,proto3" json:"hops,omitempty"`
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*RoomEnvelope_Join
+	//	*RoomEnvelope_Leave
+	//	*RoomEnvelope_Gone
+	//	*RoomEnvelope_Send
+	//	*RoomEnvelope_Moderate
+	//	*RoomEnvelope_Typing
+	//	*RoomEnvelope_Read
+	//	*RoomEnvelope_History
+	//	*RoomEnvelope_Info
+	//	*RoomEnvelope_Invalidate
+	Payload       isRoomEnvelope_Payload `protobuf_oneof:"payload"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomEnvelope) Reset() {
+	*x = RoomEnvelope{}
+	mi := &file_actors_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomEnvelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomEnvelope) ProtoMessage() {}
+
+func (x *RoomEnvelope) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomEnvelope.ProtoReflect.Descriptor instead.
+func (*RoomEnvelope) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RoomEnvelope) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RoomEnvelope) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
+func (x *RoomEnvelope) GetHops() int32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+func (x *RoomEnvelope) GetPayload() isRoomEnvelope_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetJoin() *JoinRoom {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Join); ok {
+			return x.Join
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetLeave() *LeaveRoom {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Leave); ok {
+			return x.Leave
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetGone() *ConnGone {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Gone); ok {
+			return x.Gone
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetSend() *SendMessage {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Send); ok {
+			return x.Send
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetModerate() *Moderate {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Moderate); ok {
+			return x.Moderate
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetTyping() *Typing {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Typing); ok {
+			return x.Typing
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetRead() *ReadMarker {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Read); ok {
+			return x.Read
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetHistory() *HistoryRequest {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_History); ok {
+			return x.History
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetInfo() *RoomInfoRequest {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Info); ok {
+			return x.Info
+		}
+	}
+	return nil
+}
+
+func (x *RoomEnvelope) GetInvalidate() *Invalidate {
+	if x != nil {
+		if x, ok := x.Payload.(*RoomEnvelope_Invalidate); ok {
+			return x.Invalidate
+		}
+	}
+	return nil
+}
+
+type isRoomEnvelope_Payload interface {
+	isRoomEnvelope_Payload()
+}
+
+type RoomEnvelope_Join struct {
+	Join *JoinRoom `protobuf:"bytes,10,opt,name=join,proto3,oneof"`
+}
+
+type RoomEnvelope_Leave struct {
+	Leave *LeaveRoom `protobuf:"bytes,11,opt,name=leave,proto3,oneof"`
+}
+
+type RoomEnvelope_Gone struct {
+	Gone *ConnGone `protobuf:"bytes,12,opt,name=gone,proto3,oneof"`
+}
+
+type RoomEnvelope_Send struct {
+	Send *SendMessage `protobuf:"bytes,13,opt,name=send,proto3,oneof"`
+}
+
+type RoomEnvelope_Moderate struct {
+	Moderate *Moderate `protobuf:"bytes,14,opt,name=moderate,proto3,oneof"`
+}
+
+type RoomEnvelope_Typing struct {
+	Typing *Typing `protobuf:"bytes,15,opt,name=typing,proto3,oneof"`
+}
+
+type RoomEnvelope_Read struct {
+	Read *ReadMarker `protobuf:"bytes,16,opt,name=read,proto3,oneof"`
+}
+
+type RoomEnvelope_History struct {
+	History *HistoryRequest `protobuf:"bytes,17,opt,name=history,proto3,oneof"`
+}
+
+type RoomEnvelope_Info struct {
+	Info *RoomInfoRequest `protobuf:"bytes,18,opt,name=info,proto3,oneof"`
+}
+
+type RoomEnvelope_Invalidate struct {
+	Invalidate *Invalidate `protobuf:"bytes,19,opt,name=invalidate,proto3,oneof"`
+}
+
+func (*RoomEnvelope_Join) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_Leave) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_Gone) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_Send) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_Moderate) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_Typing) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_Read) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_History) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_Info) isRoomEnvelope_Payload() {}
+
+func (*RoomEnvelope_Invalidate) isRoomEnvelope_Payload() {}
+
+// NodeDeliver is a room's fan-out to one node: the same event for each
+// listed connection of that node, in the room's order.
+type NodeDeliver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Conversation  string                 `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	ConnIds       []string               `protobuf:"bytes,3,rep,name=conn_ids,json=connIds,proto3" json:"conn_ids,omitempty"`
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	Ack           uint64                 `protobuf:"varint,6,opt,name=ack,proto3" json:"ack,omitempty"` // with one connection: the request it answers
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDeliver) Reset() {
+	*x = NodeDeliver{}
+	mi := &file_actors_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDeliver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDeliver) ProtoMessage() {}
+
+func (x *NodeDeliver) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDeliver.ProtoReflect.Descriptor instead.
+func (*NodeDeliver) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *NodeDeliver) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *NodeDeliver) GetConversation() string {
+	if x != nil {
+		return x.Conversation
+	}
+	return ""
+}
+
+func (x *NodeDeliver) GetConnIds() []string {
+	if x != nil {
+		return x.ConnIds
+	}
+	return nil
+}
+
+func (x *NodeDeliver) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NodeDeliver) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *NodeDeliver) GetAck() uint64 {
+	if x != nil {
+		return x.Ack
+	}
+	return 0
+}
+
+// NodeStatsRequest asks a node for its counts (cluster view).
+type NodeStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatsRequest) Reset() {
+	*x = NodeStatsRequest{}
+	mi := &file_actors_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatsRequest) ProtoMessage() {}
+
+func (x *NodeStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatsRequest.ProtoReflect.Descriptor instead.
+func (*NodeStatsRequest) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{20}
+}
+
+// NodeStats is one node's counts.
+type NodeStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Rooms         int64                  `protobuf:"varint,2,opt,name=rooms,proto3" json:"rooms,omitempty"`
+	Calls         int64                  `protobuf:"varint,3,opt,name=calls,proto3" json:"calls,omitempty"`
+	Connections   int64                  `protobuf:"varint,4,opt,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStats) Reset() {
+	*x = NodeStats{}
+	mi := &file_actors_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStats) ProtoMessage() {}
+
+func (x *NodeStats) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
+func (*NodeStats) Descriptor() ([]byte, []int) {
+	return file_actors_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *NodeStats) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeStats) GetRooms() int64 {
+	if x != nil {
+		return x.Rooms
+	}
+	return 0
+}
+
+func (x *NodeStats) GetCalls() int64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *NodeStats) GetConnections() int64 {
+	if x != nil {
+		return x.Connections
+	}
+	return 0
+}
+
 var File_actors_proto protoreflect.FileDescriptor
 
 const file_actors_proto_rawDesc = "" +
@@ -1223,7 +1650,38 @@ const file_actors_proto_rawDesc = "" +
 	"\bbuffered\x18\x03 \x03(\fR\bbuffered\x12!\n" +
 	"\fbuffered_seq\x18\x04 \x03(\x03R\vbufferedSeq\x12'\n" +
 	"\x0foldest_buffered\x18\x05 \x01(\x03R\x0eoldestBuffered\x12\x19\n" +
-	"\blast_seq\x18\x06 \x01(\x03R\alastSeqB(Z&github.com/caasd/caasd/actors/actorspbb\x06proto3"
+	"\blast_seq\x18\x06 \x01(\x03R\alastSeq\"\xe8\x04\n" +
+	"\fRoomEnvelope\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation\x12\x12\n" +
+	"\x04hops\x18\x03 \x01(\x05R\x04hops\x12,\n" +
+	"\x04join\x18\n" +
+	" \x01(\v2\x16.caasd.actors.JoinRoomH\x00R\x04join\x12/\n" +
+	"\x05leave\x18\v \x01(\v2\x17.caasd.actors.LeaveRoomH\x00R\x05leave\x12,\n" +
+	"\x04gone\x18\f \x01(\v2\x16.caasd.actors.ConnGoneH\x00R\x04gone\x12/\n" +
+	"\x04send\x18\r \x01(\v2\x19.caasd.actors.SendMessageH\x00R\x04send\x124\n" +
+	"\bmoderate\x18\x0e \x01(\v2\x16.caasd.actors.ModerateH\x00R\bmoderate\x12.\n" +
+	"\x06typing\x18\x0f \x01(\v2\x14.caasd.actors.TypingH\x00R\x06typing\x12.\n" +
+	"\x04read\x18\x10 \x01(\v2\x18.caasd.actors.ReadMarkerH\x00R\x04read\x128\n" +
+	"\ahistory\x18\x11 \x01(\v2\x1c.caasd.actors.HistoryRequestH\x00R\ahistory\x123\n" +
+	"\x04info\x18\x12 \x01(\v2\x1d.caasd.actors.RoomInfoRequestH\x00R\x04info\x12:\n" +
+	"\n" +
+	"invalidate\x18\x13 \x01(\v2\x18.caasd.actors.InvalidateH\x00R\n" +
+	"invalidateB\t\n" +
+	"\apayload\"\x9e\x01\n" +
+	"\vNodeDeliver\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\"\n" +
+	"\fconversation\x18\x02 \x01(\tR\fconversation\x12\x19\n" +
+	"\bconn_ids\x18\x03 \x03(\tR\aconnIds\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x10\n" +
+	"\x03ack\x18\x06 \x01(\x04R\x03ack\"\x12\n" +
+	"\x10NodeStatsRequest\"r\n" +
+	"\tNodeStats\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05rooms\x18\x02 \x01(\x03R\x05rooms\x12\x14\n" +
+	"\x05calls\x18\x03 \x01(\x03R\x05calls\x12 \n" +
+	"\vconnections\x18\x04 \x01(\x03R\vconnectionsB(Z&github.com/caasd/caasd/actors/actorspbb\x06proto3"
 
 var (
 	file_actors_proto_rawDescOnce sync.Once
@@ -1237,26 +1695,30 @@ func file_actors_proto_rawDescGZIP() []byte {
 	return file_actors_proto_rawDescData
 }
 
-var file_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_actors_proto_goTypes = []any{
-	(*Principal)(nil),       // 0: caasd.actors.Principal
-	(*ConnRef)(nil),         // 1: caasd.actors.ConnRef
-	(*JoinRoom)(nil),        // 2: caasd.actors.JoinRoom
-	(*LeaveRoom)(nil),       // 3: caasd.actors.LeaveRoom
-	(*ConnGone)(nil),        // 4: caasd.actors.ConnGone
-	(*SendMessage)(nil),     // 5: caasd.actors.SendMessage
-	(*Membership)(nil),      // 6: caasd.actors.Membership
-	(*ConnEvent)(nil),       // 7: caasd.actors.ConnEvent
-	(*Deliver)(nil),         // 8: caasd.actors.Deliver
-	(*Invalidate)(nil),      // 9: caasd.actors.Invalidate
-	(*Moderate)(nil),        // 10: caasd.actors.Moderate
-	(*ModerateResult)(nil),  // 11: caasd.actors.ModerateResult
-	(*Typing)(nil),          // 12: caasd.actors.Typing
-	(*RoomInfoRequest)(nil), // 13: caasd.actors.RoomInfoRequest
-	(*RoomInfo)(nil),        // 14: caasd.actors.RoomInfo
-	(*ReadMarker)(nil),      // 15: caasd.actors.ReadMarker
-	(*HistoryRequest)(nil),  // 16: caasd.actors.HistoryRequest
-	(*HistoryReply)(nil),    // 17: caasd.actors.HistoryReply
+	(*Principal)(nil),        // 0: caasd.actors.Principal
+	(*ConnRef)(nil),          // 1: caasd.actors.ConnRef
+	(*JoinRoom)(nil),         // 2: caasd.actors.JoinRoom
+	(*LeaveRoom)(nil),        // 3: caasd.actors.LeaveRoom
+	(*ConnGone)(nil),         // 4: caasd.actors.ConnGone
+	(*SendMessage)(nil),      // 5: caasd.actors.SendMessage
+	(*Membership)(nil),       // 6: caasd.actors.Membership
+	(*ConnEvent)(nil),        // 7: caasd.actors.ConnEvent
+	(*Deliver)(nil),          // 8: caasd.actors.Deliver
+	(*Invalidate)(nil),       // 9: caasd.actors.Invalidate
+	(*Moderate)(nil),         // 10: caasd.actors.Moderate
+	(*ModerateResult)(nil),   // 11: caasd.actors.ModerateResult
+	(*Typing)(nil),           // 12: caasd.actors.Typing
+	(*RoomInfoRequest)(nil),  // 13: caasd.actors.RoomInfoRequest
+	(*RoomInfo)(nil),         // 14: caasd.actors.RoomInfo
+	(*ReadMarker)(nil),       // 15: caasd.actors.ReadMarker
+	(*HistoryRequest)(nil),   // 16: caasd.actors.HistoryRequest
+	(*HistoryReply)(nil),     // 17: caasd.actors.HistoryReply
+	(*RoomEnvelope)(nil),     // 18: caasd.actors.RoomEnvelope
+	(*NodeDeliver)(nil),      // 19: caasd.actors.NodeDeliver
+	(*NodeStatsRequest)(nil), // 20: caasd.actors.NodeStatsRequest
+	(*NodeStats)(nil),        // 21: caasd.actors.NodeStats
 }
 var file_actors_proto_depIdxs = []int32{
 	0,  // 0: caasd.actors.JoinRoom.user:type_name -> caasd.actors.Principal
@@ -1271,11 +1733,21 @@ var file_actors_proto_depIdxs = []int32{
 	0,  // 9: caasd.actors.ReadMarker.user:type_name -> caasd.actors.Principal
 	1,  // 10: caasd.actors.ReadMarker.conn:type_name -> caasd.actors.ConnRef
 	0,  // 11: caasd.actors.HistoryRequest.user:type_name -> caasd.actors.Principal
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	2,  // 12: caasd.actors.RoomEnvelope.join:type_name -> caasd.actors.JoinRoom
+	3,  // 13: caasd.actors.RoomEnvelope.leave:type_name -> caasd.actors.LeaveRoom
+	4,  // 14: caasd.actors.RoomEnvelope.gone:type_name -> caasd.actors.ConnGone
+	5,  // 15: caasd.actors.RoomEnvelope.send:type_name -> caasd.actors.SendMessage
+	10, // 16: caasd.actors.RoomEnvelope.moderate:type_name -> caasd.actors.Moderate
+	12, // 17: caasd.actors.RoomEnvelope.typing:type_name -> caasd.actors.Typing
+	15, // 18: caasd.actors.RoomEnvelope.read:type_name -> caasd.actors.ReadMarker
+	16, // 19: caasd.actors.RoomEnvelope.history:type_name -> caasd.actors.HistoryRequest
+	13, // 20: caasd.actors.RoomEnvelope.info:type_name -> caasd.actors.RoomInfoRequest
+	9,  // 21: caasd.actors.RoomEnvelope.invalidate:type_name -> caasd.actors.Invalidate
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_actors_proto_init() }
@@ -1283,13 +1755,25 @@ func file_actors_proto_init() {
 	if File_actors_proto != nil {
 		return
 	}
+	file_actors_proto_msgTypes[18].OneofWrappers = []any{
+		(*RoomEnvelope_Join)(nil),
+		(*RoomEnvelope_Leave)(nil),
+		(*RoomEnvelope_Gone)(nil),
+		(*RoomEnvelope_Send)(nil),
+		(*RoomEnvelope_Moderate)(nil),
+		(*RoomEnvelope_Typing)(nil),
+		(*RoomEnvelope_Read)(nil),
+		(*RoomEnvelope_History)(nil),
+		(*RoomEnvelope_Info)(nil),
+		(*RoomEnvelope_Invalidate)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_proto_rawDesc), len(file_actors_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

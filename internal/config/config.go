@@ -28,6 +28,7 @@ type Config struct {
 	NodeID string
 
 	Kafka       Kafka
+	Cluster     Cluster
 	Redis       Redis
 	Mongo       Mongo
 	Rooms       Rooms
@@ -58,6 +59,22 @@ type Kafka struct {
 	Partitions int
 	// PersisterGroup is the consumer group of the persister.
 	PersisterGroup string
+}
+
+// Cluster configures gossip membership and actor remoting.
+type Cluster struct {
+	// Name separates clusters sharing a network.
+	Name string
+	// Bind and Advertise are the gossip host:port (port 0: any).
+	Bind, Advertise string
+	// Seeds are gossip addresses to join.
+	Seeds []string
+	// Secret encrypts gossip; nodes with another secret cannot join.
+	Secret string
+	// RemoteBind and RemoteAdvertise are the actor remoting host:port.
+	RemoteBind, RemoteAdvertise string
+	// LeaseTTL is how long a room's lease outlives its node.
+	LeaseTTL time.Duration
 }
 
 // Redis configures the Redis connection.
@@ -180,6 +197,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			Partitions:       p.integer("KAFKA_PARTITIONS", 8, 1, 1024),
 			PersisterGroup:   p.str("KAFKA_PERSISTER_GROUP", "caasd-persister"),
 		},
+		Cluster: Cluster{
+			Name:            p.str("CLUSTER_NAME", "caasd"),
+			Bind:            p.str("CLUSTER_BIND", "127.0.0.1:0"),
+			Advertise:       p.str("CLUSTER_ADVERTISE", ""),
+			Seeds:           p.list("CLUSTER_SEEDS"),
+			Secret:          p.str("CLUSTER_SECRET", ""),
+			RemoteBind:      p.str("CLUSTER_REMOTE_BIND", "127.0.0.1:0"),
+			RemoteAdvertise: p.str("CLUSTER_REMOTE_ADVERTISE", ""),
+			LeaseTTL:        p.duration("ROOM_LEASE_TTL_MS", time.Millisecond, 4*time.Second),
+		},
 		Redis: Redis{URL: p.str("REDIS_URL", "")},
 		Mongo: Mongo{
 			URI:      p.str("MONGO_URI", ""),
@@ -249,6 +276,19 @@ func (c *Config) validate() error {
 	}
 	if len(c.JWTSecret) < 16 {
 		return fmt.Errorf("JWT_SECRET: %w: at least 16 bytes", ErrInvalid)
+	}
+	for name, addr := range map[string]string{"CLUSTER_BIND": c.Cluster.Bind, "CLUSTER_REMOTE_BIND": c.Cluster.RemoteBind} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s %q: %w", name, addr, err)
+		}
+	}
+	for _, s := range c.Cluster.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return fmt.Errorf("CLUSTER_SEEDS %q: %w: want host:port", s, ErrInvalid)
+		}
+	}
+	if c.Cluster.LeaseTTL < 2*time.Second {
+		return fmt.Errorf("ROOM_LEASE_TTL_MS: %w: at least 2000", ErrInvalid)
 	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {

@@ -1,0 +1,122 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrFenced means this activation's lease is gone: another activation of
+// the room holds a newer epoch, and this one must stop at once.
+var ErrFenced = errors.New("persistence: lease lost (fenced)")
+
+// ErrLeaseHeld means another live node holds the room's lease.
+var ErrLeaseHeld = errors.New("persistence: lease held by another node")
+
+// Lease is one activation's claim on a room, with an epoch that grows with
+// every activation.
+type Lease struct {
+	Token string // "<node>|<epoch>"
+	Epoch int64
+	// ValidUntil is when this node stops trusting the lease without a
+	// renewal: earlier than its expiry in Redis, so that a node that was
+	// paused finds out from its own clock before it acts.
+	ValidUntil time.Time
+}
+
+// Valid reports whether the lease may still be trusted at now.
+func (l *Lease) Valid(now time.Time) bool { return l != nil && now.Before(l.ValidUntil) }
+
+// Leases keeps room leases in Redis.
+type Leases struct {
+	rdb redis.UniversalClient
+	ttl time.Duration
+}
+
+// NewLeases returns a lease store whose leases expire after ttl without renewal.
+func NewLeases(rdb redis.UniversalClient, ttl time.Duration) *Leases {
+	return &Leases{rdb: rdb, ttl: ttl}
+}
+
+// LeaseKey and EpochKey hold a room's lease and its epoch counter.
+func LeaseKey(tenant, conv string) string { return tenantPrefix(tenant) + "lease:" + conv }
+
+// EpochKey holds a room's last lease epoch.
+func EpochKey(tenant, conv string) string { return tenantPrefix(tenant) + "epoch:" + conv }
+
+var acquireScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and ARGV[3] ~= '1' then
+  local holder = string.match(cur, '^(.*)|')
+  if holder ~= ARGV[1] then return {0, cur} end
+end
+local epoch = redis.call('INCR', KEYS[2])
+local val = ARGV[1] .. '|' .. epoch
+redis.call('SET', KEYS[1], val, 'PX', tonumber(ARGV[2]))
+return {1, val}
+`)
+
+// Acquire takes the room's lease for node with a new epoch. Unless force is
+// set, a lease held by another node is refused with ErrLeaseHeld and its
+// holder; callers force only when that holder is not a live member.
+func (l *Leases) Acquire(ctx context.Context, tenant, conv, node string, force bool) (*Lease, string, error) {
+	start := time.Now()
+	f := "0"
+	if force {
+		f = "1"
+	}
+	res, err := acquireScript.Run(ctx, l.rdb, []string{LeaseKey(tenant, conv), EpochKey(tenant, conv)}, node, l.ttl.Milliseconds(), f).Slice()
+	if err != nil {
+		return nil, "", fmt.Errorf("acquire lease: %w", err)
+	}
+	ok, _ := res[0].(int64)
+	val, _ := res[1].(string)
+	if ok != 1 {
+		holder, _, _ := strings.Cut(val, "|")
+		return nil, holder, ErrLeaseHeld
+	}
+	_, epochText, _ := strings.Cut(val[len(node):], "|")
+	epoch, _ := strconv.ParseInt(epochText, 10, 64)
+	return &Lease{Token: val, Epoch: epoch, ValidUntil: start.Add(l.trust())}, "", nil
+}
+
+// trust is how long a lease is trusted after the start of its last
+// acquisition or renewal: a quarter of the TTL less than the TTL.
+func (l *Leases) trust() time.Duration { return l.ttl - l.ttl/4 }
+
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  return 1
+end
+return 0
+`)
+
+// Renew extends the lease; ErrFenced if another activation took it.
+func (l *Leases) Renew(ctx context.Context, tenant, conv string, lease *Lease) error {
+	start := time.Now()
+	n, err := renewScript.Run(ctx, l.rdb, []string{LeaseKey(tenant, conv)}, lease.Token, l.ttl.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	if n != 1 {
+		return ErrFenced
+	}
+	lease.ValidUntil = start.Add(l.trust())
+	return nil
+}
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Release gives the lease up if it is still this activation's.
+func (l *Leases) Release(ctx context.Context, tenant, conv string, lease *Lease) error {
+	return releaseScript.Run(ctx, l.rdb, []string{LeaseKey(tenant, conv)}, lease.Token).Err()
+}
