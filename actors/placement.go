@@ -176,3 +176,16 @@ func (l localPlacement) NodeID() string              { return l.id }
 func (l localPlacement) Owner(string) (string, bool) { return l.addr, true }
 func (l localPlacement) AliveNode(id string) bool    { return id == l.id }
 func (l localPlacement) AliveAddr(addr string) bool  { return addr == l.addr }
+
+// NodeStats asks the node actor at addr for its counts.
+func (e *Engine) NodeStats(ctx context.Context, addr string) (*pb.NodeStats, error) {
+	res, err := e.system.Root.RequestFuture(actor.NewPID(addr, routerName), &pb.NodeStatsRequest{}, adminTimeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", addr, err)
+	}
+	st, ok := res.(*pb.NodeStats)
+	if !ok {
+		return nil, fmt.Errorf("node %s: unexpected answer %T", addr, res)
+	}
+	return st, nil
+}

@@ -13,6 +13,8 @@ import (
 // RoomView is a room's state as the admin read API shows it.
 type RoomView struct {
 	ConversationID string              `json:"conversation_id"`
+	Node           string              `json:"node"`
+	Epoch          int64               `json:"epoch"`
 	Name           string              `json:"name"`
 	CreatedAt      time.Time           `json:"created_at"`
 	LastActivity   time.Time           `json:"last_activity"`
@@ -49,10 +51,13 @@ func (r *room) info(ctx actor.Context) {
 		return
 	}
 	v := RoomView{
-		ConversationID: r.key.conv, Name: r.conv.Name, CreatedAt: r.createdAt, LastActivity: r.lastActivity,
+		ConversationID: r.key.conv, Node: r.e.place().NodeID(), Name: r.conv.Name, CreatedAt: r.createdAt, LastActivity: r.lastActivity,
 		LastSeq: r.lastSeq, Connections: len(r.online), Participants: len(r.conv.Participants),
 		Bans: restrictionViews(r.bans), Mutes: restrictionViews(r.mutes), Roles: map[string][]string{},
 		Counters: map[string]int64{"messages": r.counters.Messages, "joins": r.counters.Joins, "moderation": r.counters.Moderation},
+	}
+	if r.lease != nil {
+		v.Epoch = r.lease.Epoch
 	}
 	per := map[string]*OnlineMember{}
 	for _, m := range r.online {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caasd/caasd/admin"
 	"github.com/caasd/caasd/cluster"
 )
 
@@ -65,6 +66,7 @@ func (s *Server) startCluster() error {
 	s.place = &placement{m: s.members}
 	s.engine.SetPlacement(s.place)
 	s.members.Subscribe(func(*cluster.View) { s.engine.Rebalance() })
+	(&admin.Cluster{Members: s.members, Stats: s.engine, Verifier: s.verifier}).Register(s.mux)
 	s.engine.Start()
 	s.logger.Info("cluster member", "node", s.cfg.NodeID, "gossip", s.members.Self().GossipAddr, "remote", remoteAddr, "seeds", s.cfg.Cluster.Seeds)
 	return nil

@@ -28,6 +28,59 @@ func mongoCount(t testing.TB, env *testenv.Env, filter bson.D) int64 {
 	return n
 }
 
+// storedIDs counts, per message id, the stored messages of conv.
+func storedIDs(t testing.TB, env *testenv.Env, conv string) map[string]int {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + env.MongoAddr + "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	cur, err := client.Database("caas").Collection("messages").Find(context.Background(),
+		bson.D{{Key: "tenant_id", Value: "acme"}, {Key: "conversation_id", Value: conv}},
+		options.Find().SetProjection(bson.D{{Key: "message_id", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []struct {
+		MessageID string `bson:"message_id"`
+	}
+	if err := cur.All(context.Background(), &docs); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, d := range docs {
+		out[d.MessageID]++
+	}
+	return out
+}
+
+// waitStoredOnce waits until every id is stored exactly once in conv.
+func waitStoredOnce(t testing.TB, env *testenv.Env, conv string, ids []string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		stored := storedIDs(t, env, conv)
+		missing := 0
+		for _, id := range ids {
+			switch stored[id] {
+			case 1:
+			case 0:
+				missing++
+			default:
+				t.Fatalf("%s stored %d times", id, stored[id])
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d accepted messages not stored after %v", missing, len(ids), d)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
 func TestMessageFlowEndToEnd(t *testing.T) {
 	env := testenv.Start(t)
 	s := node(t, env, nil)

@@ -99,3 +99,12 @@ func readAll(t testing.TB, client sarama.Client, topic string) [][]byte {
 	}
 	return out
 }
+
+func kafkaDecode(t testing.TB, b []byte) wire.MessageNew {
+	t.Helper()
+	var m wire.MessageNew
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("record %q: %v", b, err)
+	}
+	return m
+}

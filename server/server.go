@@ -48,6 +48,8 @@ type Server struct {
 	engine   *actors.Engine
 	members  *cluster.Membership
 	place    *placement
+	mux      *http.ServeMux
+	verifier *auth.Verifier
 	rtc      webRTC
 	conns    *transport.Registry
 	ws       *transport.WSServer
@@ -244,6 +246,7 @@ func (s *Server) startEngine(bg context.Context) {
 	go func() { defer s.wg.Done(); s.engine.Run(bg) }()
 
 	verifier := auth.NewVerifier(s.cfg.JWTSecret)
+	s.verifier = verifier
 	s.ws = transport.NewWSServer(transport.WSConfig{
 		NodeID: s.cfg.NodeID, MaxFrameBytes: s.cfg.Limits.MaxFrameBytes, HardMaxFrameBytes: s.cfg.Limits.HardMaxFrameBytes,
 		OutboundQueueLen: s.cfg.Limits.OutboundQueueLen, MaxConnections: 200000,
@@ -258,6 +261,7 @@ func (s *Server) startEngine(bg context.Context) {
 	go func() { defer s.wg.Done(); s.sio.Run(bg) }()
 
 	mux := http.NewServeMux()
+	s.mux = mux
 	mux.Handle("GET /ws", s.ws)
 	mux.Handle("/socket.io/", s.sio)
 	(&admin.Ops{Gatherer: s.metrics.Registry, Verifier: verifier, Checks: map[string]admin.Check{
