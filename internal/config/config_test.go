@@ -1,0 +1,75 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsOnTheEmbeddedDefault(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, r, m := c.Embedded()
+	if !k || !r || !m {
+		t.Fatal("no service set: every service should be embedded")
+	}
+	if c.HTTPAddr != ":8080" || c.Kafka.MessageTopic != "chat.messages" || c.Rooms.StateTTL != 24*time.Hour ||
+		c.Rooms.AuthzCacheTTL != 300*time.Second || c.Persistence.ConfirmationTimeout != 5*time.Second ||
+		c.Persistence.BatchSize != 100 || c.TURN.CredentialTTL != 86400*time.Second || c.JWTSecret == "" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestBadValuesNameTheirVariable(t *testing.T) {
+	real := map[string]string{"KAFKA_BROKERS": "k:9092", "REDIS_URL": "redis://r:6379", "MONGO_URI": "mongodb://m:27017", "JWT_SECRET": "0123456789abcdef0123"}
+	cases := []struct {
+		name, key, value string
+	}{
+		{"port", "HTTP_ADDR", "8080"},
+		{"number", "RATE_LIMIT_PER_MINUTE", "many"},
+		{"range", "MESSAGE_PERSISTENCE_BATCH_SIZE", "0"},
+		{"duration", "PERSISTENCE_CONFIRMATION_TIMEOUT_MS", "-5"},
+		{"broker", "KAFKA_BROKERS", "kafka"},
+		{"redis", "REDIS_URL", "http://r"},
+		{"mongo", "MONGO_URI", "postgres://x"},
+		{"secret", "JWT_SECRET", "short"},
+		{"bool", "PERSISTER_ENABLED", "perhaps"},
+		{"regexp", "PROHIBITED_PATTERNS", "(unclosed"},
+		{"level", "LOG_LEVEL", "loud"},
+		{"seed", "CLUSTER_SEEDS", "nohost"},
+		{"lease", "ROOM_LEASE_TTL_MS", "100"},
+		{"turn", "TURN_HOST", "turn.example"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]string{}
+			for k, v := range real {
+				m[k] = v
+			}
+			m[tc.key] = tc.value
+			_, err := FromEnv(env(m))
+			if err == nil {
+				t.Fatalf("%s=%q accepted", tc.key, tc.value)
+			}
+			want := tc.key
+			if tc.key == "TURN_HOST" {
+				want = "TURN_SECRET"
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q does not name %s", err, want)
+			}
+		})
+	}
+}
+
+func TestJWTSecretIsRequiredWithRealServices(t *testing.T) {
+	_, err := FromEnv(env(map[string]string{"REDIS_URL": "redis://r:6379"}))
+	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "JWT_SECRET") {
+		t.Fatalf("err = %v", err)
+	}
+}
