@@ -65,10 +65,6 @@ func (a *connActor) typing(m *inbound) {
 		a.send(m.ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: wire.CodeInvalidMessage, Message: "typing needs {conversation_id}"})
 		return
 	}
-	if _, joined := a.rooms[req.ConversationID]; !joined {
-		a.send(m.ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: wire.CodeNotMember, Message: "join the room before typing"})
-		return
-	}
 	a.e.rooms.send(roomKey{a.user.TenantId, req.ConversationID}, &pb.Typing{User: a.user, Conn: a.ref})
 }
 

@@ -175,6 +175,10 @@ const typingInterval = time.Second
 
 // typingEvent relays an ephemeral typing indicator to the other members.
 func (r *room) typingEvent(m *pb.Typing) {
+	if werr := r.load(); werr != nil {
+		r.reply(r.resolve(m.Conn), 0, wire.EvRoomError, wire.RoomError{ConversationID: r.key.conv, Code: werr.Code, Message: werr.Message})
+		return
+	}
 	mem, ok := r.online[m.Conn.ConnId]
 	if !ok {
 		r.reply(r.resolve(m.Conn), 0, wire.EvRoomError, wire.RoomError{ConversationID: r.key.conv, Code: wire.CodeNotMember, Message: "join the room before typing"})

@@ -75,9 +75,16 @@ func TestMongoStoppedAndRestartedWhileMessagesFlow(t *testing.T) {
 	}
 	send(20)
 	env.StopMongo()
+	status, body := testenv.HTTP(t, "GET", "http://"+s.Addr()+"/readyz", "", nil)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(body), `"mongo"`) || strings.Contains(string(body), `"mongo":"ok"`) {
+		t.Fatalf("/readyz with MongoDB down: %d %s", status, body)
+	}
 	send(20)
 	time.Sleep(2 * time.Second) // long enough for confirmation timeouts and resends
 	env.StartMongo(t)
+	if status, body := testenv.HTTP(t, "GET", "http://"+s.Addr()+"/readyz", "", nil); status != http.StatusOK {
+		t.Fatalf("/readyz with MongoDB back: %d %s", status, body)
+	}
 	send(20)
 
 	// Every accepted message gets persisted or failed, never silence.
