@@ -21,7 +21,8 @@ const (
 	// maxSignalsPerSecond bounds the signals one participant relays.
 	maxSignalsPerSecond = 100
 	// callSweepEvery is how often an idle call drops participants whose
-	// local connection is gone without a word (a crashed connection actor).
+	// local connection is gone without a word (a crashed connection actor)
+	// or whose node left the cluster.
 	callSweepEvery = time.Minute
 )
 
@@ -29,6 +30,12 @@ const (
 // participants, relays signalling between them, and runs recording
 // consent with its timers (see call_recording.go). A call with no
 // participant left ends.
+//
+// A call runs on the node that owns its key (see call_route.go), its
+// participants may be connected to any node. It keeps its state in memory
+// only, with no snapshot: when its node dies the call is lost, and when
+// the members change so that another node owns its key, it ends (reason
+// "moved") once idle.
 type call struct {
 	e    *Engine
 	key  callKey
@@ -72,6 +79,8 @@ func (c *call) Receive(ctx actor.Context) {
 	case *actor.ReceiveTimeout:
 		c.sweep(ctx)
 		ctx.SetReceiveTimeout(callSweepEvery)
+	case *membersChanged:
+		c.dropDeparted(ctx)
 	case *actor.Stopping:
 		c.stopping()
 	case *pb.CallStart:
@@ -114,13 +123,10 @@ func (c *call) resolve(ref *pb.ConnRef) target {
 	return t
 }
 
-// sendFrame sends f to one connection, answering ack.
+// sendFrame sends f to one connection, answering ack; a connection of
+// another node gets it through that node's router, in the call's order.
 func (c *call) sendFrame(t target, ack uint64, f *transport.Frame) {
-	if t.local != nil {
-		t.local.Reply(ack, f)
-		return
-	}
-	c.e.system.Root.Send(t.pid, &pb.ConnEvent{Name: f.Name, Data: f.Data, Ack: ack})
+	c.e.calls.sendFrame(c.key, t, ack, f)
 }
 
 func (c *call) reply(t target, ack uint64, name string, v any) {
@@ -134,23 +140,35 @@ func (c *call) fail(t target, ack uint64, code wire.Code, msg string) {
 // broadcast sends one event to every connection in the call; the
 // connection ackConn gets it as the answer to ack.
 func (c *call) broadcast(name string, v any, ackConn string, ack uint64) {
-	f := transport.NewFrame(name, wire.Marshal(v))
-	for id, p := range c.conns {
-		if id == ackConn {
-			c.sendFrame(p.t, ack, f)
-		} else {
-			c.sendFrame(p.t, 0, f)
-		}
-	}
+	c.sendEach(transport.NewFrame(name, wire.Marshal(v)), ackConn, ack, func(*callConn) bool { return true })
 }
 
 // toUser sends one event to every connection of user in the call.
 func (c *call) toUser(user, name string, v any) {
-	f := transport.NewFrame(name, wire.Marshal(v))
-	for _, p := range c.conns {
-		if p.userID == user {
+	c.sendEach(transport.NewFrame(name, wire.Marshal(v)), "", 0, func(p *callConn) bool { return p.userID == user })
+}
+
+// sendEach sends f to the connections in the call that pick selects: the
+// connection ackConn as the answer to ack, this node's directly, and the
+// others in one delivery per node.
+func (c *call) sendEach(f *transport.Frame, ackConn string, ack uint64, pick func(*callConn) bool) {
+	var remote map[string][]string
+	for id, p := range c.conns {
+		switch {
+		case !pick(p):
+		case id == ackConn:
+			c.sendFrame(p.t, ack, f)
+		case p.t.addr() == c.e.system.Address():
 			c.sendFrame(p.t, 0, f)
+		default:
+			if remote == nil {
+				remote = map[string][]string{}
+			}
+			remote[p.t.addr()] = append(remote[p.t.addr()], id)
 		}
+	}
+	for addr, ids := range remote {
+		c.e.calls.sendRemote(c.key, addr, ids, 0, f)
 	}
 }
 
@@ -206,8 +224,13 @@ func (c *call) member(ref *pb.ConnRef, ack uint64) (*callConn, bool) {
 	return p, ok
 }
 
-// untrackConn forgets a local connection's membership in this call.
-func (c *call) untrackConn(ref *pb.ConnRef) {
+// untrackConn forgets a connection's membership in this call, on the
+// connection's node.
+func (c *call) untrackConn(ref *pb.ConnRef) { c.e.calls.untrackRef(c.key, ref) }
+
+// untrackLocal is untrackConn for a connection of this node only: one
+// that left knows it already.
+func (c *call) untrackLocal(ref *pb.ConnRef) {
 	if ref != nil && ref.Address == c.e.system.Address() {
 		c.e.calls.untrack(ref.ConnId, c.key)
 	}
@@ -240,7 +263,7 @@ func (c *call) authorize(user, conv string) (*persistence.Conversation, *wire.Er
 
 func (c *call) start(ctx actor.Context, m *pb.CallStart) {
 	if c.passivating {
-		c.e.calls.activate(c.key, m) // a fresh activation takes it
+		c.e.calls.deliver(c.key, m) // a fresh activation takes it
 		return
 	}
 	t := c.resolve(m.Conn)
@@ -308,7 +331,7 @@ func (c *call) leave(ctx actor.Context, connID string, ref *pb.ConnRef, ack uint
 	p, ok := c.conns[connID]
 	if !c.started || c.passivating || !ok {
 		if ref != nil {
-			c.untrackConn(ref)
+			c.untrackLocal(ref)
 			if c.live(c.resolve(ref), ack) {
 				c.fail(c.resolve(ref), ack, wire.CodeNotMember, "not in this call")
 			}
@@ -316,7 +339,7 @@ func (c *call) leave(ctx actor.Context, connID string, ref *pb.ConnRef, ack uint
 		return
 	}
 	delete(c.conns, connID)
-	c.untrackConn(p.t.ref)
+	c.untrackLocal(p.t.ref)
 	change := wire.CallParticipantChange{CallID: c.key.call, UserID: p.userID, Reason: reason, Participants: c.participants()}
 	if ref != nil {
 		c.reply(p.t, ack, wire.EvCallParticipantLeft, change)
@@ -393,28 +416,6 @@ func (c *call) signal(m *pb.CallSignal) {
 		return
 	}
 	c.toUser(m.To, wire.EvCallSignal, wire.CallSignalIn{CallID: c.key.call, From: p.userID, Type: m.Type, Payload: m.Payload})
-}
-
-// sweep drops participants whose local connection is gone, and ends an
-// activation that never started.
-func (c *call) sweep(ctx actor.Context) {
-	if !c.started {
-		c.passivate(ctx)
-		return
-	}
-	for id, p := range c.conns {
-		if p.t.ref.Address != c.e.system.Address() {
-			continue
-		}
-		if _, ok := c.e.deps.Conns.Get(id); !ok {
-			c.leave(ctx, id, nil, 0, wire.ReasonDisconnected)
-		}
-	}
-	for u, w := range c.signals {
-		if time.Since(w.start) > time.Second {
-			delete(c.signals, u)
-		}
-	}
 }
 
 // passivate takes the call out of the table and stops it.

@@ -69,11 +69,7 @@ func (a *connActor) callStart(m *inbound) {
 		a.callError(m.ack, req.CallID, wire.CodeRateLimited, "a connection may be in at most 8 calls")
 		return
 	}
-	msg := &pb.CallStart{User: a.user, Conn: a.ref, Ack: m.ack, ConversationId: req.ConversationID, Media: req.Media}
-	if !a.e.calls.activate(k, msg) {
-		a.e.calls.untrack(a.ref.ConnId, k)
-		a.callError(m.ack, req.CallID, wire.CodeUnavailable, "too many calls on this node; try again later")
-	}
+	a.e.calls.route(k, &pb.CallStart{User: a.user, Conn: a.ref, Ack: m.ack, ConversationId: req.ConversationID, Media: req.Media})
 }
 
 // callRef decodes the {call_id} of an event; false after an error reply.
@@ -85,11 +81,10 @@ func (a *connActor) callRef(m *inbound, v any, id func() string) bool {
 	return true
 }
 
-// toCall sends msg to an active call, or answers not_found.
-func (a *connActor) toCall(ack uint64, id string, msg any) {
-	if !a.e.calls.sendIfActive(a.callKey(id), msg) {
-		a.callError(ack, id, wire.CodeNotFound, "no such call")
-	}
+// toCall sends msg to the call on the node that owns it; that node
+// answers not_found when the call is not active.
+func (a *connActor) toCall(id string, msg any) {
+	a.e.calls.route(a.callKey(id), msg)
 }
 
 func (a *connActor) callJoin(m *inbound) {
@@ -102,10 +97,7 @@ func (a *connActor) callJoin(m *inbound) {
 		a.callError(m.ack, req.CallID, wire.CodeRateLimited, "a connection may be in at most 8 calls")
 		return
 	}
-	if !a.e.calls.sendIfActive(k, &pb.CallJoin{User: a.user, Conn: a.ref, Ack: m.ack}) {
-		a.e.calls.untrack(a.ref.ConnId, k)
-		a.callError(m.ack, req.CallID, wire.CodeNotFound, "no such call")
-	}
+	a.e.calls.route(k, &pb.CallJoin{User: a.user, Conn: a.ref, Ack: m.ack})
 }
 
 func (a *connActor) callLeave(m *inbound) {
@@ -114,7 +106,7 @@ func (a *connActor) callLeave(m *inbound) {
 		return
 	}
 	a.e.calls.untrack(a.ref.ConnId, a.callKey(req.CallID))
-	a.toCall(m.ack, req.CallID, &pb.CallLeave{User: a.user, Conn: a.ref, Ack: m.ack})
+	a.toCall(req.CallID, &pb.CallLeave{User: a.user, Conn: a.ref, Ack: m.ack})
 }
 
 func (a *connActor) callEnd(m *inbound) {
@@ -122,7 +114,7 @@ func (a *connActor) callEnd(m *inbound) {
 	if !a.callRef(m, &req, func() string { return req.CallID }) {
 		return
 	}
-	a.toCall(m.ack, req.CallID, &pb.CallEnd{User: a.user, Conn: a.ref, Ack: m.ack})
+	a.toCall(req.CallID, &pb.CallEnd{User: a.user, Conn: a.ref, Ack: m.ack})
 }
 
 func (a *connActor) callSignal(m *inbound) {
@@ -141,7 +133,7 @@ func (a *connActor) callSignal(m *inbound) {
 		a.callError(m.ack, req.CallID, wire.CodeInvalidMessage, "call:signal needs a payload")
 		return
 	}
-	a.toCall(m.ack, req.CallID, &pb.CallSignal{User: a.user, Conn: a.ref, Ack: m.ack, To: req.To, Type: req.Type, Payload: req.Payload})
+	a.toCall(req.CallID, &pb.CallSignal{User: a.user, Conn: a.ref, Ack: m.ack, To: req.To, Type: req.Type, Payload: req.Payload})
 }
 
 func (a *connActor) recordingRequest(m *inbound) {
@@ -149,7 +141,7 @@ func (a *connActor) recordingRequest(m *inbound) {
 	if !a.callRef(m, &req, func() string { return req.CallID }) {
 		return
 	}
-	a.toCall(m.ack, req.CallID, &pb.RecordingRequest{User: a.user, Conn: a.ref, Ack: m.ack})
+	a.toCall(req.CallID, &pb.RecordingRequest{User: a.user, Conn: a.ref, Ack: m.ack})
 }
 
 func (a *connActor) recordingConsent(m *inbound) {
@@ -161,7 +153,7 @@ func (a *connActor) recordingConsent(m *inbound) {
 		a.callError(m.ack, req.CallID, wire.CodeInvalidMessage, "call:recording:consent needs {call_id, recording_id, granted}")
 		return
 	}
-	a.toCall(m.ack, req.CallID, &pb.RecordingConsent{User: a.user, Conn: a.ref, Ack: m.ack, RecordingId: req.RecordingID, Granted: *req.Granted})
+	a.toCall(req.CallID, &pb.RecordingConsent{User: a.user, Conn: a.ref, Ack: m.ack, RecordingId: req.RecordingID, Granted: *req.Granted})
 }
 
 func (a *connActor) recordingStop(m *inbound) {
@@ -173,7 +165,7 @@ func (a *connActor) recordingStop(m *inbound) {
 		a.callError(m.ack, req.CallID, wire.CodeInvalidMessage, "recording_id is not valid")
 		return
 	}
-	a.toCall(m.ack, req.CallID, &pb.RecordingStop{User: a.user, Conn: a.ref, Ack: m.ack, RecordingId: req.RecordingID})
+	a.toCall(req.CallID, &pb.RecordingStop{User: a.user, Conn: a.ref, Ack: m.ack, RecordingId: req.RecordingID})
 }
 
 func (a *connActor) recordingQuality(m *inbound) {
@@ -185,7 +177,7 @@ func (a *connActor) recordingQuality(m *inbound) {
 		a.callError(m.ack, req.CallID, wire.CodeInvalidMessage, "call:recording:quality needs {call_id, recording_id, bitrate_kbps, packet_loss, jitter_ms}")
 		return
 	}
-	a.toCall(m.ack, req.CallID, &pb.RecordingQuality{
+	a.toCall(req.CallID, &pb.RecordingQuality{
 		User: a.user, Conn: a.ref, Ack: m.ack, RecordingId: req.RecordingID,
 		BitrateKbps: *req.BitrateKbps, PacketLoss: *req.PacketLoss, JitterMs: *req.JitterMs,
 	})

@@ -22,10 +22,11 @@ const (
 // callKey is a call actor's identity: tenant/call.
 type callKey struct{ tenant, call string }
 
-// callTable places call actors on this node, like roomTable places rooms:
-// a call is sent to under its shard's lock and removed under the same
-// lock before it is poisoned. It also remembers which calls each local
-// connection asked to be in, so that a closing connection can leave them.
+// callTable holds the call actors of this node (route, in call_route.go,
+// finds the node that owns a call) like roomTable holds rooms: a call is
+// sent to under its shard's lock and removed under the same lock before it
+// is poisoned. It also remembers which calls each local connection asked
+// to be in, wherever they run, so that a closing connection leaves them.
 type callTable struct {
 	e      *Engine
 	seed   maphash.Seed
@@ -146,14 +147,28 @@ func (t *callTable) untrack(connID string, k callKey) {
 	}
 }
 
-// connGone tells every call connection connID is in that it closed.
+// connGone tells every call connection connID is in that it closed,
+// wherever the call runs.
 func (t *callTable) connGone(connID string) {
 	t.nmu.Lock()
 	calls := t.byConn[connID]
 	delete(t.byConn, connID)
 	t.nmu.Unlock()
 	for k := range calls {
-		t.sendIfActive(k, &pb.ConnGone{ConnId: connID})
+		t.route(k, &pb.ConnGone{ConnId: connID})
+	}
+}
+
+// membersChanged asks every call of this node to drop the participants
+// of nodes that left.
+func (t *callTable) membersChanged() {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for _, pid := range s.m {
+			t.e.system.Root.Send(pid, &membersChanged{})
+		}
+		s.mu.Unlock()
 	}
 }
 

@@ -77,9 +77,13 @@ func (e *Engine) InvalidateRoom(tenant, conv string) {
 	e.rooms.send(roomKey{tenant, conv}, &pb.Invalidate{Reason: "conversation changed"})
 }
 
-// Rebalance hands over every local room this node no longer owns; call it
-// when the members change.
-func (e *Engine) Rebalance() { e.rooms.handover() }
+// Rebalance hands over every local room this node no longer owns, and has
+// the calls drop participants of nodes that left; call it when the members
+// change.
+func (e *Engine) Rebalance() {
+	e.rooms.handover()
+	e.calls.membersChanged()
+}
 
 // ActiveRooms returns the number of active rooms on this node.
 func (e *Engine) ActiveRooms() int { return e.rooms.len() }

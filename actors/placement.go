@@ -88,6 +88,8 @@ func (e *Engine) routeEnvelope(ctx actor.Context) {
 			return
 		}
 		e.rooms.local(k, payload, ctx.Sender())
+	case *pb.CallEnvelope:
+		e.routeCall(ctx, m)
 	case *pb.NodeStatsRequest:
 		ctx.Respond(&pb.NodeStats{NodeId: e.place().NodeID(), Rooms: int64(e.rooms.len()), Calls: int64(e.calls.len()), Connections: int64(e.deps.Conns.Len())})
 	}

@@ -670,6 +670,322 @@ func (x *RecordingQuality) GetJitterMs() float64 {
 	return 0
 }
 
+// CallUntrack tells a connection's node that the connection is no longer
+// in the call (its start or join was refused, or the call ended).
+type CallUntrack struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConnId        string                 `protobuf:"bytes,1,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallUntrack) Reset() {
+	*x = CallUntrack{}
+	mi := &file_calls_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallUntrack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallUntrack) ProtoMessage() {}
+
+func (x *CallUntrack) ProtoReflect() protoreflect.Message {
+	mi := &file_calls_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallUntrack.ProtoReflect.Descriptor instead.
+func (*CallUntrack) Descriptor() ([]byte, []int) {
+	return file_calls_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CallUntrack) GetConnId() string {
+	if x != nil {
+		return x.ConnId
+	}
+	return ""
+}
+
+// CallEnvelope carries a call message between nodes: a request to the
+// node owning the call (tenant/call_id), or the call's events (deliver)
+// and bookkeeping (untrack) to a connection's node. Both go to the
+// node's router actor.
+type CallEnvelope struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	CallId string                 `protobuf:"bytes,2,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Hops   int32                  `protobuf:"varint,3,opt,name=hops,proto3" json:"hops,omitempty"`
+	// Types that are valid to be assigned to Payload:
+	//
+	//	*CallEnvelope_Start
+	//	*CallEnvelope_Join
+	//	*CallEnvelope_Leave
+	//	*CallEnvelope_End
+	//	*CallEnvelope_Signal
+	//	*CallEnvelope_RecordingRequest
+	//	*CallEnvelope_RecordingConsent
+	//	*CallEnvelope_RecordingStop
+	//	*CallEnvelope_RecordingQuality
+	//	*CallEnvelope_Gone
+	//	*CallEnvelope_Deliver
+	//	*CallEnvelope_Untrack
+	Payload       isCallEnvelope_Payload `protobuf_oneof:"payload"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallEnvelope) Reset() {
+	*x = CallEnvelope{}
+	mi := &file_calls_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallEnvelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallEnvelope) ProtoMessage() {}
+
+func (x *CallEnvelope) ProtoReflect() protoreflect.Message {
+	mi := &file_calls_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallEnvelope.ProtoReflect.Descriptor instead.
+func (*CallEnvelope) Descriptor() ([]byte, []int) {
+	return file_calls_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CallEnvelope) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *CallEnvelope) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CallEnvelope) GetHops() int32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+func (x *CallEnvelope) GetPayload() isCallEnvelope_Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetStart() *CallStart {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetJoin() *CallJoin {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_Join); ok {
+			return x.Join
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetLeave() *CallLeave {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_Leave); ok {
+			return x.Leave
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetEnd() *CallEnd {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_End); ok {
+			return x.End
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetSignal() *CallSignal {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_Signal); ok {
+			return x.Signal
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetRecordingRequest() *RecordingRequest {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_RecordingRequest); ok {
+			return x.RecordingRequest
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetRecordingConsent() *RecordingConsent {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_RecordingConsent); ok {
+			return x.RecordingConsent
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetRecordingStop() *RecordingStop {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_RecordingStop); ok {
+			return x.RecordingStop
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetRecordingQuality() *RecordingQuality {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_RecordingQuality); ok {
+			return x.RecordingQuality
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetGone() *ConnGone {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_Gone); ok {
+			return x.Gone
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetDeliver() *NodeDeliver {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_Deliver); ok {
+			return x.Deliver
+		}
+	}
+	return nil
+}
+
+func (x *CallEnvelope) GetUntrack() *CallUntrack {
+	if x != nil {
+		if x, ok := x.Payload.(*CallEnvelope_Untrack); ok {
+			return x.Untrack
+		}
+	}
+	return nil
+}
+
+type isCallEnvelope_Payload interface {
+	isCallEnvelope_Payload()
+}
+
+type CallEnvelope_Start struct {
+	Start *CallStart `protobuf:"bytes,10,opt,name=start,proto3,oneof"`
+}
+
+type CallEnvelope_Join struct {
+	Join *CallJoin `protobuf:"bytes,11,opt,name=join,proto3,oneof"`
+}
+
+type CallEnvelope_Leave struct {
+	Leave *CallLeave `protobuf:"bytes,12,opt,name=leave,proto3,oneof"`
+}
+
+type CallEnvelope_End struct {
+	End *CallEnd `protobuf:"bytes,13,opt,name=end,proto3,oneof"`
+}
+
+type CallEnvelope_Signal struct {
+	Signal *CallSignal `protobuf:"bytes,14,opt,name=signal,proto3,oneof"`
+}
+
+type CallEnvelope_RecordingRequest struct {
+	RecordingRequest *RecordingRequest `protobuf:"bytes,15,opt,name=recording_request,json=recordingRequest,proto3,oneof"`
+}
+
+type CallEnvelope_RecordingConsent struct {
+	RecordingConsent *RecordingConsent `protobuf:"bytes,16,opt,name=recording_consent,json=recordingConsent,proto3,oneof"`
+}
+
+type CallEnvelope_RecordingStop struct {
+	RecordingStop *RecordingStop `protobuf:"bytes,17,opt,name=recording_stop,json=recordingStop,proto3,oneof"`
+}
+
+type CallEnvelope_RecordingQuality struct {
+	RecordingQuality *RecordingQuality `protobuf:"bytes,18,opt,name=recording_quality,json=recordingQuality,proto3,oneof"`
+}
+
+type CallEnvelope_Gone struct {
+	Gone *ConnGone `protobuf:"bytes,19,opt,name=gone,proto3,oneof"`
+}
+
+type CallEnvelope_Deliver struct {
+	Deliver *NodeDeliver `protobuf:"bytes,20,opt,name=deliver,proto3,oneof"`
+}
+
+type CallEnvelope_Untrack struct {
+	Untrack *CallUntrack `protobuf:"bytes,21,opt,name=untrack,proto3,oneof"`
+}
+
+func (*CallEnvelope_Start) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_Join) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_Leave) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_End) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_Signal) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_RecordingRequest) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_RecordingConsent) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_RecordingStop) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_RecordingQuality) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_Gone) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_Deliver) isCallEnvelope_Payload() {}
+
+func (*CallEnvelope_Untrack) isCallEnvelope_Payload() {}
+
 var File_calls_proto protoreflect.FileDescriptor
 
 const file_calls_proto_rawDesc = "" +
@@ -724,7 +1040,27 @@ const file_calls_proto_rawDesc = "" +
 	"\fbitrate_kbps\x18\x05 \x01(\x01R\vbitrateKbps\x12\x1f\n" +
 	"\vpacket_loss\x18\x06 \x01(\x01R\n" +
 	"packetLoss\x12\x1b\n" +
-	"\tjitter_ms\x18\a \x01(\x01R\bjitterMsB(Z&github.com/caasd/caasd/actors/actorspbb\x06proto3"
+	"\tjitter_ms\x18\a \x01(\x01R\bjitterMs\"&\n" +
+	"\vCallUntrack\x12\x17\n" +
+	"\aconn_id\x18\x01 \x01(\tR\x06connId\"\x9c\x06\n" +
+	"\fCallEnvelope\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x17\n" +
+	"\acall_id\x18\x02 \x01(\tR\x06callId\x12\x12\n" +
+	"\x04hops\x18\x03 \x01(\x05R\x04hops\x12/\n" +
+	"\x05start\x18\n" +
+	" \x01(\v2\x17.caasd.actors.CallStartH\x00R\x05start\x12,\n" +
+	"\x04join\x18\v \x01(\v2\x16.caasd.actors.CallJoinH\x00R\x04join\x12/\n" +
+	"\x05leave\x18\f \x01(\v2\x17.caasd.actors.CallLeaveH\x00R\x05leave\x12)\n" +
+	"\x03end\x18\r \x01(\v2\x15.caasd.actors.CallEndH\x00R\x03end\x122\n" +
+	"\x06signal\x18\x0e \x01(\v2\x18.caasd.actors.CallSignalH\x00R\x06signal\x12M\n" +
+	"\x11recording_request\x18\x0f \x01(\v2\x1e.caasd.actors.RecordingRequestH\x00R\x10recordingRequest\x12M\n" +
+	"\x11recording_consent\x18\x10 \x01(\v2\x1e.caasd.actors.RecordingConsentH\x00R\x10recordingConsent\x12D\n" +
+	"\x0erecording_stop\x18\x11 \x01(\v2\x1b.caasd.actors.RecordingStopH\x00R\rrecordingStop\x12M\n" +
+	"\x11recording_quality\x18\x12 \x01(\v2\x1e.caasd.actors.RecordingQualityH\x00R\x10recordingQuality\x12,\n" +
+	"\x04gone\x18\x13 \x01(\v2\x16.caasd.actors.ConnGoneH\x00R\x04gone\x125\n" +
+	"\adeliver\x18\x14 \x01(\v2\x19.caasd.actors.NodeDeliverH\x00R\adeliver\x125\n" +
+	"\auntrack\x18\x15 \x01(\v2\x19.caasd.actors.CallUntrackH\x00R\auntrackB\t\n" +
+	"\apayloadB(Z&github.com/caasd/caasd/actors/actorspbb\x06proto3"
 
 var (
 	file_calls_proto_rawDescOnce sync.Once
@@ -738,7 +1074,7 @@ func file_calls_proto_rawDescGZIP() []byte {
 	return file_calls_proto_rawDescData
 }
 
-var file_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_calls_proto_goTypes = []any{
 	(*CallStart)(nil),        // 0: caasd.actors.CallStart
 	(*CallJoin)(nil),         // 1: caasd.actors.CallJoin
@@ -749,33 +1085,49 @@ var file_calls_proto_goTypes = []any{
 	(*RecordingConsent)(nil), // 6: caasd.actors.RecordingConsent
 	(*RecordingStop)(nil),    // 7: caasd.actors.RecordingStop
 	(*RecordingQuality)(nil), // 8: caasd.actors.RecordingQuality
-	(*Principal)(nil),        // 9: caasd.actors.Principal
-	(*ConnRef)(nil),          // 10: caasd.actors.ConnRef
+	(*CallUntrack)(nil),      // 9: caasd.actors.CallUntrack
+	(*CallEnvelope)(nil),     // 10: caasd.actors.CallEnvelope
+	(*Principal)(nil),        // 11: caasd.actors.Principal
+	(*ConnRef)(nil),          // 12: caasd.actors.ConnRef
+	(*ConnGone)(nil),         // 13: caasd.actors.ConnGone
+	(*NodeDeliver)(nil),      // 14: caasd.actors.NodeDeliver
 }
 var file_calls_proto_depIdxs = []int32{
-	9,  // 0: caasd.actors.CallStart.user:type_name -> caasd.actors.Principal
-	10, // 1: caasd.actors.CallStart.conn:type_name -> caasd.actors.ConnRef
-	9,  // 2: caasd.actors.CallJoin.user:type_name -> caasd.actors.Principal
-	10, // 3: caasd.actors.CallJoin.conn:type_name -> caasd.actors.ConnRef
-	9,  // 4: caasd.actors.CallLeave.user:type_name -> caasd.actors.Principal
-	10, // 5: caasd.actors.CallLeave.conn:type_name -> caasd.actors.ConnRef
-	9,  // 6: caasd.actors.CallEnd.user:type_name -> caasd.actors.Principal
-	10, // 7: caasd.actors.CallEnd.conn:type_name -> caasd.actors.ConnRef
-	9,  // 8: caasd.actors.CallSignal.user:type_name -> caasd.actors.Principal
-	10, // 9: caasd.actors.CallSignal.conn:type_name -> caasd.actors.ConnRef
-	9,  // 10: caasd.actors.RecordingRequest.user:type_name -> caasd.actors.Principal
-	10, // 11: caasd.actors.RecordingRequest.conn:type_name -> caasd.actors.ConnRef
-	9,  // 12: caasd.actors.RecordingConsent.user:type_name -> caasd.actors.Principal
-	10, // 13: caasd.actors.RecordingConsent.conn:type_name -> caasd.actors.ConnRef
-	9,  // 14: caasd.actors.RecordingStop.user:type_name -> caasd.actors.Principal
-	10, // 15: caasd.actors.RecordingStop.conn:type_name -> caasd.actors.ConnRef
-	9,  // 16: caasd.actors.RecordingQuality.user:type_name -> caasd.actors.Principal
-	10, // 17: caasd.actors.RecordingQuality.conn:type_name -> caasd.actors.ConnRef
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	11, // 0: caasd.actors.CallStart.user:type_name -> caasd.actors.Principal
+	12, // 1: caasd.actors.CallStart.conn:type_name -> caasd.actors.ConnRef
+	11, // 2: caasd.actors.CallJoin.user:type_name -> caasd.actors.Principal
+	12, // 3: caasd.actors.CallJoin.conn:type_name -> caasd.actors.ConnRef
+	11, // 4: caasd.actors.CallLeave.user:type_name -> caasd.actors.Principal
+	12, // 5: caasd.actors.CallLeave.conn:type_name -> caasd.actors.ConnRef
+	11, // 6: caasd.actors.CallEnd.user:type_name -> caasd.actors.Principal
+	12, // 7: caasd.actors.CallEnd.conn:type_name -> caasd.actors.ConnRef
+	11, // 8: caasd.actors.CallSignal.user:type_name -> caasd.actors.Principal
+	12, // 9: caasd.actors.CallSignal.conn:type_name -> caasd.actors.ConnRef
+	11, // 10: caasd.actors.RecordingRequest.user:type_name -> caasd.actors.Principal
+	12, // 11: caasd.actors.RecordingRequest.conn:type_name -> caasd.actors.ConnRef
+	11, // 12: caasd.actors.RecordingConsent.user:type_name -> caasd.actors.Principal
+	12, // 13: caasd.actors.RecordingConsent.conn:type_name -> caasd.actors.ConnRef
+	11, // 14: caasd.actors.RecordingStop.user:type_name -> caasd.actors.Principal
+	12, // 15: caasd.actors.RecordingStop.conn:type_name -> caasd.actors.ConnRef
+	11, // 16: caasd.actors.RecordingQuality.user:type_name -> caasd.actors.Principal
+	12, // 17: caasd.actors.RecordingQuality.conn:type_name -> caasd.actors.ConnRef
+	0,  // 18: caasd.actors.CallEnvelope.start:type_name -> caasd.actors.CallStart
+	1,  // 19: caasd.actors.CallEnvelope.join:type_name -> caasd.actors.CallJoin
+	2,  // 20: caasd.actors.CallEnvelope.leave:type_name -> caasd.actors.CallLeave
+	3,  // 21: caasd.actors.CallEnvelope.end:type_name -> caasd.actors.CallEnd
+	4,  // 22: caasd.actors.CallEnvelope.signal:type_name -> caasd.actors.CallSignal
+	5,  // 23: caasd.actors.CallEnvelope.recording_request:type_name -> caasd.actors.RecordingRequest
+	6,  // 24: caasd.actors.CallEnvelope.recording_consent:type_name -> caasd.actors.RecordingConsent
+	7,  // 25: caasd.actors.CallEnvelope.recording_stop:type_name -> caasd.actors.RecordingStop
+	8,  // 26: caasd.actors.CallEnvelope.recording_quality:type_name -> caasd.actors.RecordingQuality
+	13, // 27: caasd.actors.CallEnvelope.gone:type_name -> caasd.actors.ConnGone
+	14, // 28: caasd.actors.CallEnvelope.deliver:type_name -> caasd.actors.NodeDeliver
+	9,  // 29: caasd.actors.CallEnvelope.untrack:type_name -> caasd.actors.CallUntrack
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_calls_proto_init() }
@@ -784,13 +1136,27 @@ func file_calls_proto_init() {
 		return
 	}
 	file_actors_proto_init()
+	file_calls_proto_msgTypes[10].OneofWrappers = []any{
+		(*CallEnvelope_Start)(nil),
+		(*CallEnvelope_Join)(nil),
+		(*CallEnvelope_Leave)(nil),
+		(*CallEnvelope_End)(nil),
+		(*CallEnvelope_Signal)(nil),
+		(*CallEnvelope_RecordingRequest)(nil),
+		(*CallEnvelope_RecordingConsent)(nil),
+		(*CallEnvelope_RecordingStop)(nil),
+		(*CallEnvelope_RecordingQuality)(nil),
+		(*CallEnvelope_Gone)(nil),
+		(*CallEnvelope_Deliver)(nil),
+		(*CallEnvelope_Untrack)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_calls_proto_rawDesc), len(file_calls_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
