@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/caasd/caasd/internal/testenv"
 )
 
@@ -202,44 +200,18 @@ func TestClusterKilledOwnerFailsOverWithoutLoss(t *testing.T) {
 // recordEpochs reads the room's records from Kafka: seq and epoch header.
 func recordEpochs(t *testing.T, env *testenv.Env, key string) (seqs, epochs []int64, ids []string) {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(env.Kafka.Addrs(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, _ := client.Partitions("chat.messages")
-	for _, p := range parts {
-		hw, _ := client.GetOffset("chat.messages", p, sarama.OffsetNewest)
-		if hw == 0 {
+	for _, m := range topicRecords(t, env, "chat.messages") {
+		if string(m.Key) != key {
 			continue
 		}
-		pc, err := consumer.ConsumePartition("chat.messages", p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			if string(m.Key) == key {
-				var epoch int64
-				for _, h := range m.Headers {
-					if string(h.Key) == "epoch" {
-						epoch, _ = strconv.ParseInt(string(h.Value), 10, 64)
-					}
-				}
-				msgs := kafkaDecode(t, m.Value)
-				seqs, epochs, ids = append(seqs, msgs.Seq), append(epochs, epoch), append(ids, msgs.MessageID)
-			}
-			if m.Offset >= hw-1 {
-				break
+		var epoch int64
+		for _, h := range m.Headers {
+			if string(h.Key) == "epoch" {
+				epoch, _ = strconv.ParseInt(string(h.Value), 10, 64)
 			}
 		}
-		pc.Close()
+		msg := kafkaDecode(t, m.Value)
+		seqs, epochs, ids = append(seqs, msg.Seq), append(epochs, epoch), append(ids, msg.MessageID)
 	}
 	return seqs, epochs, ids
 }

@@ -14,9 +14,9 @@ import (
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
 
-// kafkaRecords reads the raw values of every record of topic, waiting up
-// to d for at least want records.
-func kafkaRecords(t testing.TB, env *testenv.Env, topic string, d time.Duration, want int) [][]byte {
+// topicRecords reads every record of topic with sarama, partition by
+// partition, up to each partition's high-water mark.
+func topicRecords(t testing.TB, env *testenv.Env, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
@@ -25,47 +25,6 @@ func kafkaRecords(t testing.TB, env *testenv.Env, topic string, d time.Duration,
 		t.Fatal(err)
 	}
 	defer client.Close()
-	deadline := time.Now().Add(d)
-	for {
-		out := readAll(t, client, topic)
-		if len(out) >= want || time.Now().After(deadline) {
-			return out
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// kafkaMessages reads every record of topic with sarama, waiting up to d
-// for at least want records.
-func kafkaMessages(t testing.TB, env *testenv.Env, topic string, d time.Duration, want int) []wire.MessageNew {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(env.Kafka.Addrs(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	deadline := time.Now().Add(d)
-	for {
-		out := readAll(t, client, topic)
-		if len(out) >= want || time.Now().After(deadline) {
-			msgs := make([]wire.MessageNew, 0, len(out))
-			for _, b := range out {
-				var m wire.MessageNew
-				if err := json.Unmarshal(b, &m); err != nil {
-					t.Fatalf("record %q: %v", b, err)
-				}
-				msgs = append(msgs, m)
-			}
-			return msgs
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func readAll(t testing.TB, client sarama.Client, topic string) [][]byte {
-	t.Helper()
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +34,7 @@ func readAll(t testing.TB, client sarama.Client, topic string) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]byte
+	var out []*sarama.ConsumerMessage
 	for _, p := range parts {
 		hw, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
@@ -88,9 +47,8 @@ func readAll(t testing.TB, client sarama.Client, topic string) [][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for {
-			m := <-pc.Messages()
-			out = append(out, m.Value)
+		for m := range pc.Messages() {
+			out = append(out, m)
 			if m.Offset >= hw-1 {
 				break
 			}
@@ -98,6 +56,42 @@ func readAll(t testing.TB, client sarama.Client, topic string) [][]byte {
 		pc.Close()
 	}
 	return out
+}
+
+// waitTopic reads topic until enough(records) holds or d passes, and
+// returns the last read.
+func waitTopic(t testing.TB, env *testenv.Env, topic string, d time.Duration, enough func([]*sarama.ConsumerMessage) bool) []*sarama.ConsumerMessage {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		recs := topicRecords(t, env, topic)
+		if enough(recs) || time.Now().After(deadline) {
+			return recs
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kafkaRecords returns the values of topic's records, waiting up to d for
+// at least want of them.
+func kafkaRecords(t testing.TB, env *testenv.Env, topic string, d time.Duration, want int) [][]byte {
+	t.Helper()
+	recs := waitTopic(t, env, topic, d, func(r []*sarama.ConsumerMessage) bool { return len(r) >= want })
+	out := make([][]byte, len(recs))
+	for i, r := range recs {
+		out[i] = r.Value
+	}
+	return out
+}
+
+// kafkaMessages is kafkaRecords of chat messages, decoded.
+func kafkaMessages(t testing.TB, env *testenv.Env, topic string, d time.Duration, want int) []wire.MessageNew {
+	t.Helper()
+	var msgs []wire.MessageNew
+	for _, b := range kafkaRecords(t, env, topic, d, want) {
+		msgs = append(msgs, kafkaDecode(t, b))
+	}
+	return msgs
 }
 
 func kafkaDecode(t testing.TB, b []byte) wire.MessageNew {

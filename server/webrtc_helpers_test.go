@@ -126,65 +126,20 @@ type recEvent struct {
 // least want events of recording id (in order) or d passes.
 func recordingEvents(t testing.TB, env *testenv.Env, id string, want int, d time.Duration) []recEvent {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(env.Kafka.Addrs(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	deadline := time.Now().Add(d)
-	for {
-		var out []recEvent
-		for _, b := range readTopic(t, client, "webrtc.recording.events") {
+	var out []recEvent
+	waitTopic(t, env, "webrtc.recording.events", d, func(recs []*sarama.ConsumerMessage) bool {
+		out = out[:0]
+		for _, r := range recs {
 			var e recEvent
-			if err := json.Unmarshal(b, &e); err != nil {
-				t.Fatalf("recording event %q: %v", b, err)
+			if err := json.Unmarshal(r.Value, &e); err != nil {
+				t.Fatalf("recording event %q: %v", r.Value, err)
 			}
 			if e.RecordingID == id {
 				out = append(out, e)
 			}
 		}
-		if len(out) >= want || time.Now().After(deadline) {
-			return out
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// readTopic returns every record of topic, partition by partition.
-func readTopic(t testing.TB, client sarama.Client, topic string) [][]byte {
-	t.Helper()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for _, p := range parts {
-		hw, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hw == 0 {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			out = append(out, m.Value)
-			if m.Offset >= hw-1 {
-				break
-			}
-		}
-		_ = pc.Close()
-	}
+		return len(out) >= want
+	})
 	return out
 }
 
