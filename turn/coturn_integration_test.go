@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/caasd/caasd/internal/coturntest"
 )
 
 const testRealm = "caas.local"
 
 func TestICEServersAllocateAgainstCoturn(t *testing.T) {
 	const secret = "coturn-secret-1"
-	port, _ := startCoturn(t, secret, testRealm)
+	port, _ := coturntest.Start(t, secret, testRealm)
 	r, _ := newTestRegistry(t, Config{Servers: []ServerConfig{{
 		ID: "a", Host: "127.0.0.1", Port: port, Realm: testRealm, Secret: secret,
 	}}}, nil)
@@ -43,7 +45,7 @@ func TestICEServersAllocateAgainstCoturn(t *testing.T) {
 		t.Fatalf("TURN entry = %+v", turnEntry)
 	}
 	for _, u := range turnEntry.URLs {
-		if err := testAllocate(t, u, turnEntry.Username, turnEntry.Credential); err != nil {
+		if err := coturntest.Allocate(t, u, turnEntry.Username, turnEntry.Credential); err != nil {
 			t.Fatalf("allocate via %s with ICEServers credentials: %v", u, err)
 		}
 	}
@@ -52,7 +54,7 @@ func TestICEServersAllocateAgainstCoturn(t *testing.T) {
 	forged := NewCredentials("not-the-secret", "alice", time.Hour, time.Now())
 	for name, cred := range map[string]Credentials{"expired": expired, "forged": forged} {
 		for _, u := range turnEntry.URLs {
-			err := testAllocate(t, u, cred.Username, cred.Password)
+			err := coturntest.Allocate(t, u, cred.Username, cred.Password)
 			assertUnauthorized(t, name+" via "+u, err)
 		}
 	}
@@ -75,8 +77,8 @@ func assertUnauthorized(t *testing.T, what string, err error) {
 
 func TestUnhealthyServerLeftOutAndBroughtBack(t *testing.T) {
 	const secretA, secretB = "secret-of-a", "secret-of-b"
-	portA, _ := startCoturn(t, secretA, testRealm)
-	portB, stopB := startCoturn(t, secretB, testRealm)
+	portA, _ := coturntest.Start(t, secretA, testRealm)
+	portB, stopB := coturntest.Start(t, secretB, testRealm)
 	const interval = 200 * time.Millisecond
 	r, preg := newTestRegistry(t, Config{
 		ProbeInterval:    interval,
@@ -101,7 +103,7 @@ func TestUnhealthyServerLeftOutAndBroughtBack(t *testing.T) {
 		if want := credentialPassword(secret, e.Username); e.Credential != want {
 			t.Fatalf("entry %d credential not signed with its server's secret", i)
 		}
-		if err := testAllocate(t, e.URLs[0], e.Username, e.Credential); err != nil {
+		if err := coturntest.Allocate(t, e.URLs[0], e.Username, e.Credential); err != nil {
 			t.Fatalf("allocate on server %d: %v", i, err)
 		}
 	}
@@ -123,7 +125,7 @@ func TestUnhealthyServerLeftOutAndBroughtBack(t *testing.T) {
 		t.Fatalf("status of running server = %+v", sa)
 	}
 
-	runCoturn(t, coturnOpts{secret: secretB, realm: testRealm, port: portB})
+	coturntest.StartOnPort(t, secretB, testRealm, portB)
 	restartedAt := time.Now()
 	waitFor(t, 10*interval+2*time.Second, "b back in the ICE list", both)
 	t.Logf("restarted server back after %v", time.Since(restartedAt).Round(time.Millisecond))
@@ -135,7 +137,7 @@ func TestUnhealthyServerLeftOutAndBroughtBack(t *testing.T) {
 
 func TestAddAndRemove(t *testing.T) {
 	const secret = "add-remove-secret"
-	port, _ := startCoturn(t, secret, testRealm)
+	port, _ := coturntest.Start(t, secret, testRealm)
 	r, preg := newTestRegistry(t, Config{ProbeInterval: 30 * time.Second}, nil) // only the probe on Add can help
 	if ice := r.ICEServers("u"); len(ice.ICEServers) != 0 {
 		t.Fatalf("empty registry gave %+v", ice)
@@ -152,7 +154,7 @@ func TestAddAndRemove(t *testing.T) {
 	assertGauges(t, preg, 1, 1)
 
 	// A server nobody listens on is listed but never offered.
-	deadPort := freePort(t)
+	deadPort := coturntest.FreePort(t)
 	if err := r.Add(ServerConfig{ID: "dead", Host: "127.0.0.1", Port: deadPort, Secret: secret}); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +182,7 @@ func TestAddAndRemove(t *testing.T) {
 
 func TestTLSProbeAndTurnsURL(t *testing.T) {
 	const secret = "tls-secret"
-	port, tlsPort, _ := startCoturnTLS(t, secret, testRealm)
+	port, tlsPort, _ := coturntest.StartTLS(t, secret, testRealm)
 	c := ServerConfig{ID: "tls", Host: "127.0.0.1", Port: port, TLSPort: tlsPort, Secret: secret,
 		Transports: []Transport{TransportUDP, TransportTCP, TransportTLS}}
 
@@ -198,9 +200,9 @@ func TestTLSProbeAndTurnsURL(t *testing.T) {
 	if len(e.URLs) != 3 || !strings.HasPrefix(e.URLs[2], "turns:") {
 		t.Fatalf("TURN entry = %+v", e)
 	}
-	if err := testAllocate(t, e.URLs[2], e.Username, e.Credential); err != nil {
+	if err := coturntest.Allocate(t, e.URLs[2], e.Username, e.Credential); err != nil {
 		t.Fatalf("allocate via %s: %v", e.URLs[2], err)
 	}
 	forged := NewCredentials("wrong", "carol", time.Hour, time.Now())
-	assertUnauthorized(t, "forged via turns", testAllocate(t, e.URLs[2], forged.Username, forged.Password))
+	assertUnauthorized(t, "forged via turns", coturntest.Allocate(t, e.URLs[2], forged.Username, forged.Password))
 }

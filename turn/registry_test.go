@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caasd/caasd/internal/coturntest"
 )
 
 func TestNewRegistryValidation(t *testing.T) {
@@ -123,7 +125,7 @@ func TestRunStopsInFlightProbes(t *testing.T) {
 	// Nothing listens on the port: the UDP probe would wait for its 30s timeout.
 	r, err := NewRegistry(Config{
 		ProbeTimeout: 30 * time.Second,
-		Servers:      []ServerConfig{{ID: "a", Host: "127.0.0.1", Port: freePort(t), Secret: "s", Transports: []Transport{TransportUDP}}},
+		Servers:      []ServerConfig{{ID: "a", Host: "127.0.0.1", Port: coturntest.FreePort(t), Secret: "s", Transports: []Transport{TransportUDP}}},
 	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caasd/caasd/internal/coturntest"
 )
 
 const leakSecret = "Leaky-S3cret-Value-42"
@@ -57,10 +59,10 @@ func TestSecretRedaction(t *testing.T) {
 // a dead port) with debug logging captured, then greps everything the
 // registry exposes for the secret.
 func TestNoSecretInLogsOrStatus(t *testing.T) {
-	port, _ := startCoturn(t, leakSecret, testRealm)
-	var logs syncBuffer
+	port, _ := coturntest.Start(t, leakSecret, testRealm)
+	var logs coturntest.SyncBuffer
 	live := ServerConfig{ID: "live", Host: "127.0.0.1", Port: port, Secret: leakSecret, PreviousSecret: leakSecret}
-	dead := ServerConfig{ID: "dead", Host: "127.0.0.1", Port: freePort(t), Secret: leakSecret}
+	dead := ServerConfig{ID: "dead", Host: "127.0.0.1", Port: coturntest.FreePort(t), Secret: leakSecret}
 	r, _ := newTestRegistry(t, Config{Servers: []ServerConfig{live, dead}, FailureThreshold: 1,
 		ProbeTimeout: 300 * time.Millisecond}, &logs)
 	waitFor(t, 5*time.Second, "probes on both servers", func() bool {

@@ -1,4 +1,7 @@
-package turn
+// Package coturntest starts real coturn (turnserver) processes on random
+// loopback ports and allocates relays on them with the pion/turn client,
+// for tests of the turn and server packages. It is imported by tests only.
+package coturntest
 
 import (
 	"bytes"
@@ -24,8 +27,8 @@ import (
 	"github.com/pion/stun/v3"
 )
 
-// coturnOpts configures one coturn process for a test.
-type coturnOpts struct {
+// options configures one coturn process.
+type options struct {
 	secret, realm string
 	port          int    // plain UDP/TCP port; required
 	tlsPort       int    // 0: TLS disabled
@@ -33,27 +36,36 @@ type coturnOpts struct {
 	keyFile       string // with tlsPort
 }
 
-// startCoturn starts coturn in TURN REST mode (--use-auth-secret) on
-// 127.0.0.1 and a random free port, waits until it answers STUN over UDP
-// and accepts TCP, and returns the port and an idempotent stop function.
-// stop (also run by t.Cleanup) kills the process and waits for it.
-func startCoturn(t testing.TB, secret, realm string) (port int, stop func()) {
+// Start starts coturn in TURN REST mode (--use-auth-secret) with secret
+// and realm on 127.0.0.1 and a random free port, waits until it answers
+// STUN over UDP and accepts TCP, and returns the port and an idempotent
+// stop function. stop (also run by t.Cleanup) kills the process and waits
+// for it. A missing turnserver binary fails the test.
+func Start(t testing.TB, secret, realm string) (port int, stop func()) {
 	t.Helper()
-	port = freePort(t)
-	return port, runCoturn(t, coturnOpts{secret: secret, realm: realm, port: port})
+	port = FreePort(t)
+	return port, run(t, options{secret: secret, realm: realm, port: port})
 }
 
-// startCoturnTLS is startCoturn with a TLS listener using a fresh self-signed certificate.
-func startCoturnTLS(t testing.TB, secret, realm string) (port, tlsPort int, stop func()) {
+// StartOnPort is Start on a given port, for example to bring back a
+// server stopped earlier on the same port.
+func StartOnPort(t testing.TB, secret, realm string, port int) (stop func()) {
 	t.Helper()
-	port, tlsPort = freePort(t), freePort(t)
+	return run(t, options{secret: secret, realm: realm, port: port})
+}
+
+// StartTLS is Start with an additional TLS listener on another free port,
+// using a fresh self-signed certificate for 127.0.0.1 and localhost.
+func StartTLS(t testing.TB, secret, realm string) (port, tlsPort int, stop func()) {
+	t.Helper()
+	port, tlsPort = FreePort(t), FreePort(t)
 	cert, key := selfSignedCert(t)
-	stop = runCoturn(t, coturnOpts{secret: secret, realm: realm, port: port, tlsPort: tlsPort, certFile: cert, keyFile: key})
+	stop = run(t, options{secret: secret, realm: realm, port: port, tlsPort: tlsPort, certFile: cert, keyFile: key})
 	return port, tlsPort, stop
 }
 
-// runCoturn starts coturn with o and returns its stop function.
-func runCoturn(t testing.TB, o coturnOpts) (stop func()) {
+// run starts coturn with o and returns its stop function.
+func run(t testing.TB, o options) (stop func()) {
 	t.Helper()
 	bin, err := exec.LookPath("turnserver")
 	if err != nil {
@@ -78,7 +90,7 @@ func runCoturn(t testing.TB, o coturnOpts) (stop func()) {
 		args = append(args, "--tls-listening-port="+strconv.Itoa(o.tlsPort),
 			"--cert="+o.certFile, "--pkey="+o.keyFile)
 	}
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
@@ -116,7 +128,7 @@ func runCoturn(t testing.TB, o coturnOpts) (stop func()) {
 			t.Fatalf("turnserver exited early:\n%s", out.String())
 		default:
 		}
-		if err := coturnReady(o.port, o.tlsPort); err == nil {
+		if err := ready(o.port, o.tlsPort); err == nil {
 			return stop
 		} else if time.Now().After(deadline) {
 			t.Fatalf("turnserver on port %d not ready: %v\n%s", o.port, err, out.String())
@@ -125,9 +137,9 @@ func runCoturn(t testing.TB, o coturnOpts) (stop func()) {
 	}
 }
 
-// coturnReady checks that a STUN binding over UDP gets an answer and that
-// the TCP (and TLS, if any) ports accept connections.
-func coturnReady(port, tlsPort int) error {
+// ready checks that a STUN binding over UDP gets an answer and that the
+// TCP (and TLS, if any) ports accept connections.
+func ready(port, tlsPort int) error {
 	for _, p := range []int{port, tlsPort} {
 		if p == 0 {
 			continue
@@ -159,8 +171,8 @@ func coturnReady(port, tlsPort int) error {
 	return nil
 }
 
-// freePort returns a port on 127.0.0.1 that is free for both TCP and UDP.
-func freePort(t testing.TB) int {
+// FreePort returns a port on 127.0.0.1 that is free for both TCP and UDP.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	for range 50 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -217,19 +229,23 @@ func selfSignedCert(t testing.TB) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers,
+// for capturing process or log output while a test reads it. The zero
+// value is ready to use.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p to the buffer.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns the contents written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
