@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func TestOutboxIsBoundedAndKeepsOrder(t *testing.T) {
+func TestOutboxIsBounded(t *testing.T) {
 	block := make(chan struct{})
 	var mu sync.Mutex
 	var got []string
