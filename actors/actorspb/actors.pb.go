@@ -512,67 +512,6 @@ func (x *ConnEvent) GetAck() uint64 {
 	return 0
 }
 
-// Deliver is one fan-out to a node: the same event for each listed connection.
-type Deliver struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ConnIds       []string               `protobuf:"bytes,1,rep,name=conn_ids,json=connIds,proto3" json:"conn_ids,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Deliver) Reset() {
-	*x = Deliver{}
-	mi := &file_actors_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Deliver) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Deliver) ProtoMessage() {}
-
-func (x *Deliver) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Deliver.ProtoReflect.Descriptor instead.
-func (*Deliver) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *Deliver) GetConnIds() []string {
-	if x != nil {
-		return x.ConnIds
-	}
-	return nil
-}
-
-func (x *Deliver) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *Deliver) GetData() []byte {
-	if x != nil {
-		return x.Data
-	}
-	return nil
-}
-
 // Invalidate tells a room that its conversation changed.
 type Invalidate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -583,7 +522,7 @@ type Invalidate struct {
 
 func (x *Invalidate) Reset() {
 	*x = Invalidate{}
-	mi := &file_actors_proto_msgTypes[9]
+	mi := &file_actors_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +534,7 @@ func (x *Invalidate) String() string {
 func (*Invalidate) ProtoMessage() {}
 
 func (x *Invalidate) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[9]
+	mi := &file_actors_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +547,7 @@ func (x *Invalidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invalidate.ProtoReflect.Descriptor instead.
 func (*Invalidate) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{9}
+	return file_actors_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Invalidate) GetReason() string {
@@ -635,7 +574,7 @@ type Moderate struct {
 
 func (x *Moderate) Reset() {
 	*x = Moderate{}
-	mi := &file_actors_proto_msgTypes[10]
+	mi := &file_actors_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +586,7 @@ func (x *Moderate) String() string {
 func (*Moderate) ProtoMessage() {}
 
 func (x *Moderate) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[10]
+	mi := &file_actors_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +599,7 @@ func (x *Moderate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Moderate.ProtoReflect.Descriptor instead.
 func (*Moderate) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{10}
+	return file_actors_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Moderate) GetUser() *Principal {
@@ -731,7 +670,7 @@ type ModerateResult struct {
 
 func (x *ModerateResult) Reset() {
 	*x = ModerateResult{}
-	mi := &file_actors_proto_msgTypes[11]
+	mi := &file_actors_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +682,7 @@ func (x *ModerateResult) String() string {
 func (*ModerateResult) ProtoMessage() {}
 
 func (x *ModerateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[11]
+	mi := &file_actors_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +695,7 @@ func (x *ModerateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModerateResult.ProtoReflect.Descriptor instead.
 func (*ModerateResult) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{11}
+	return file_actors_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ModerateResult) GetCode() string {
@@ -791,7 +730,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_actors_proto_msgTypes[12]
+	mi := &file_actors_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +742,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[12]
+	mi := &file_actors_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +755,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{12}
+	return file_actors_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Typing) GetUser() *Principal {
@@ -842,7 +781,7 @@ type RoomInfoRequest struct {
 
 func (x *RoomInfoRequest) Reset() {
 	*x = RoomInfoRequest{}
-	mi := &file_actors_proto_msgTypes[13]
+	mi := &file_actors_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +793,7 @@ func (x *RoomInfoRequest) String() string {
 func (*RoomInfoRequest) ProtoMessage() {}
 
 func (x *RoomInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[13]
+	mi := &file_actors_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +806,7 @@ func (x *RoomInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomInfoRequest.ProtoReflect.Descriptor instead.
 func (*RoomInfoRequest) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{13}
+	return file_actors_proto_rawDescGZIP(), []int{12}
 }
 
 // RoomInfo is a room's state as JSON; empty with code not_found.
@@ -881,7 +820,7 @@ type RoomInfo struct {
 
 func (x *RoomInfo) Reset() {
 	*x = RoomInfo{}
-	mi := &file_actors_proto_msgTypes[14]
+	mi := &file_actors_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +832,7 @@ func (x *RoomInfo) String() string {
 func (*RoomInfo) ProtoMessage() {}
 
 func (x *RoomInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[14]
+	mi := &file_actors_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +845,7 @@ func (x *RoomInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomInfo.ProtoReflect.Descriptor instead.
 func (*RoomInfo) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{14}
+	return file_actors_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RoomInfo) GetCode() string {
@@ -935,7 +874,7 @@ type ReadMarker struct {
 
 func (x *ReadMarker) Reset() {
 	*x = ReadMarker{}
-	mi := &file_actors_proto_msgTypes[15]
+	mi := &file_actors_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +886,7 @@ func (x *ReadMarker) String() string {
 func (*ReadMarker) ProtoMessage() {}
 
 func (x *ReadMarker) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[15]
+	mi := &file_actors_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +899,7 @@ func (x *ReadMarker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadMarker.ProtoReflect.Descriptor instead.
 func (*ReadMarker) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{15}
+	return file_actors_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReadMarker) GetUser() *Principal {
@@ -998,7 +937,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_actors_proto_msgTypes[16]
+	mi := &file_actors_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +949,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[16]
+	mi := &file_actors_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +962,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{16}
+	return file_actors_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HistoryRequest) GetUser() *Principal {
@@ -1070,7 +1009,7 @@ type HistoryReply struct {
 
 func (x *HistoryReply) Reset() {
 	*x = HistoryReply{}
-	mi := &file_actors_proto_msgTypes[17]
+	mi := &file_actors_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1021,7 @@ func (x *HistoryReply) String() string {
 func (*HistoryReply) ProtoMessage() {}
 
 func (x *HistoryReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[17]
+	mi := &file_actors_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1034,7 @@ func (x *HistoryReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryReply.ProtoReflect.Descriptor instead.
 func (*HistoryReply) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{17}
+	return file_actors_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HistoryReply) GetCode() string {
@@ -1165,7 +1104,7 @@ type RoomEnvelope struct {
 
 func (x *RoomEnvelope) Reset() {
 	*x = RoomEnvelope{}
-	mi := &file_actors_proto_msgTypes[18]
+	mi := &file_actors_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1116,7 @@ func (x *RoomEnvelope) String() string {
 func (*RoomEnvelope) ProtoMessage() {}
 
 func (x *RoomEnvelope) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[18]
+	mi := &file_actors_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1129,7 @@ func (x *RoomEnvelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEnvelope.ProtoReflect.Descriptor instead.
 func (*RoomEnvelope) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{18}
+	return file_actors_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RoomEnvelope) GetTenant() string {
@@ -1391,7 +1330,7 @@ type NodeDeliver struct {
 
 func (x *NodeDeliver) Reset() {
 	*x = NodeDeliver{}
-	mi := &file_actors_proto_msgTypes[19]
+	mi := &file_actors_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1342,7 @@ func (x *NodeDeliver) String() string {
 func (*NodeDeliver) ProtoMessage() {}
 
 func (x *NodeDeliver) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[19]
+	mi := &file_actors_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1355,7 @@ func (x *NodeDeliver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDeliver.ProtoReflect.Descriptor instead.
 func (*NodeDeliver) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{19}
+	return file_actors_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeDeliver) GetTenant() string {
@@ -1470,7 +1409,7 @@ type NodeStatsRequest struct {
 
 func (x *NodeStatsRequest) Reset() {
 	*x = NodeStatsRequest{}
-	mi := &file_actors_proto_msgTypes[20]
+	mi := &file_actors_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1421,7 @@ func (x *NodeStatsRequest) String() string {
 func (*NodeStatsRequest) ProtoMessage() {}
 
 func (x *NodeStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[20]
+	mi := &file_actors_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1434,7 @@ func (x *NodeStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatsRequest.ProtoReflect.Descriptor instead.
 func (*NodeStatsRequest) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{20}
+	return file_actors_proto_rawDescGZIP(), []int{19}
 }
 
 // NodeStats is one node's counts.
@@ -1511,7 +1450,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_actors_proto_msgTypes[21]
+	mi := &file_actors_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1462,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_proto_msgTypes[21]
+	mi := &file_actors_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1475,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_actors_proto_rawDescGZIP(), []int{21}
+	return file_actors_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NodeStats) GetNodeId() string {
@@ -1605,11 +1544,7 @@ const file_actors_proto_rawDesc = "" +
 	"\tConnEvent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x10\n" +
-	"\x03ack\x18\x03 \x01(\x04R\x03ack\"L\n" +
-	"\aDeliver\x12\x19\n" +
-	"\bconn_ids\x18\x01 \x03(\tR\aconnIds\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"$\n" +
+	"\x03ack\x18\x03 \x01(\x04R\x03ack\"$\n" +
 	"\n" +
 	"Invalidate\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xf8\x01\n" +
@@ -1695,7 +1630,7 @@ func file_actors_proto_rawDescGZIP() []byte {
 	return file_actors_proto_rawDescData
 }
 
-var file_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_actors_proto_goTypes = []any{
 	(*Principal)(nil),        // 0: caasd.actors.Principal
 	(*ConnRef)(nil),          // 1: caasd.actors.ConnRef
@@ -1705,20 +1640,19 @@ var file_actors_proto_goTypes = []any{
 	(*SendMessage)(nil),      // 5: caasd.actors.SendMessage
 	(*Membership)(nil),       // 6: caasd.actors.Membership
 	(*ConnEvent)(nil),        // 7: caasd.actors.ConnEvent
-	(*Deliver)(nil),          // 8: caasd.actors.Deliver
-	(*Invalidate)(nil),       // 9: caasd.actors.Invalidate
-	(*Moderate)(nil),         // 10: caasd.actors.Moderate
-	(*ModerateResult)(nil),   // 11: caasd.actors.ModerateResult
-	(*Typing)(nil),           // 12: caasd.actors.Typing
-	(*RoomInfoRequest)(nil),  // 13: caasd.actors.RoomInfoRequest
-	(*RoomInfo)(nil),         // 14: caasd.actors.RoomInfo
-	(*ReadMarker)(nil),       // 15: caasd.actors.ReadMarker
-	(*HistoryRequest)(nil),   // 16: caasd.actors.HistoryRequest
-	(*HistoryReply)(nil),     // 17: caasd.actors.HistoryReply
-	(*RoomEnvelope)(nil),     // 18: caasd.actors.RoomEnvelope
-	(*NodeDeliver)(nil),      // 19: caasd.actors.NodeDeliver
-	(*NodeStatsRequest)(nil), // 20: caasd.actors.NodeStatsRequest
-	(*NodeStats)(nil),        // 21: caasd.actors.NodeStats
+	(*Invalidate)(nil),       // 8: caasd.actors.Invalidate
+	(*Moderate)(nil),         // 9: caasd.actors.Moderate
+	(*ModerateResult)(nil),   // 10: caasd.actors.ModerateResult
+	(*Typing)(nil),           // 11: caasd.actors.Typing
+	(*RoomInfoRequest)(nil),  // 12: caasd.actors.RoomInfoRequest
+	(*RoomInfo)(nil),         // 13: caasd.actors.RoomInfo
+	(*ReadMarker)(nil),       // 14: caasd.actors.ReadMarker
+	(*HistoryRequest)(nil),   // 15: caasd.actors.HistoryRequest
+	(*HistoryReply)(nil),     // 16: caasd.actors.HistoryReply
+	(*RoomEnvelope)(nil),     // 17: caasd.actors.RoomEnvelope
+	(*NodeDeliver)(nil),      // 18: caasd.actors.NodeDeliver
+	(*NodeStatsRequest)(nil), // 19: caasd.actors.NodeStatsRequest
+	(*NodeStats)(nil),        // 20: caasd.actors.NodeStats
 }
 var file_actors_proto_depIdxs = []int32{
 	0,  // 0: caasd.actors.JoinRoom.user:type_name -> caasd.actors.Principal
@@ -1737,12 +1671,12 @@ var file_actors_proto_depIdxs = []int32{
 	3,  // 13: caasd.actors.RoomEnvelope.leave:type_name -> caasd.actors.LeaveRoom
 	4,  // 14: caasd.actors.RoomEnvelope.gone:type_name -> caasd.actors.ConnGone
 	5,  // 15: caasd.actors.RoomEnvelope.send:type_name -> caasd.actors.SendMessage
-	10, // 16: caasd.actors.RoomEnvelope.moderate:type_name -> caasd.actors.Moderate
-	12, // 17: caasd.actors.RoomEnvelope.typing:type_name -> caasd.actors.Typing
-	15, // 18: caasd.actors.RoomEnvelope.read:type_name -> caasd.actors.ReadMarker
-	16, // 19: caasd.actors.RoomEnvelope.history:type_name -> caasd.actors.HistoryRequest
-	13, // 20: caasd.actors.RoomEnvelope.info:type_name -> caasd.actors.RoomInfoRequest
-	9,  // 21: caasd.actors.RoomEnvelope.invalidate:type_name -> caasd.actors.Invalidate
+	9,  // 16: caasd.actors.RoomEnvelope.moderate:type_name -> caasd.actors.Moderate
+	11, // 17: caasd.actors.RoomEnvelope.typing:type_name -> caasd.actors.Typing
+	14, // 18: caasd.actors.RoomEnvelope.read:type_name -> caasd.actors.ReadMarker
+	15, // 19: caasd.actors.RoomEnvelope.history:type_name -> caasd.actors.HistoryRequest
+	12, // 20: caasd.actors.RoomEnvelope.info:type_name -> caasd.actors.RoomInfoRequest
+	8,  // 21: caasd.actors.RoomEnvelope.invalidate:type_name -> caasd.actors.Invalidate
 	22, // [22:22] is the sub-list for method output_type
 	22, // [22:22] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
@@ -1755,7 +1689,7 @@ func file_actors_proto_init() {
 	if File_actors_proto != nil {
 		return
 	}
-	file_actors_proto_msgTypes[18].OneofWrappers = []any{
+	file_actors_proto_msgTypes[17].OneofWrappers = []any{
 		(*RoomEnvelope_Join)(nil),
 		(*RoomEnvelope_Leave)(nil),
 		(*RoomEnvelope_Gone)(nil),
@@ -1773,7 +1707,7 @@ func file_actors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_proto_rawDesc), len(file_actors_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
