@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// userHZ is the unit of utime and stime in /proc/<pid>/stat (USER_HZ, 100
+// on every Linux architecture caasd runs on).
+const userHZ = 100
+
+// rssKiB reads VmRSS of pid from /proc/<pid>/status.
+func rssKiB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read status of %d: %w", pid, err)
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
+			f := strings.Fields(string(v))
+			if len(f) < 1 {
+				break
+			}
+			return strconv.ParseInt(f[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// cpuTime reads utime+stime of pid from /proc/<pid>/stat.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat of %d: %w", pid, err)
+	}
+	// The command name (field 2) may hold spaces: count fields after its ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After ')': state is field 3, so utime (14) and stime (15) are f[11], f[12].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return time.Duration(u+s) * time.Second / userHZ, nil
+}
+
+// cpuMeter measures a process's CPU use over an interval.
+type cpuMeter struct {
+	pid   int
+	start time.Time
+	cpu   time.Duration
+}
+
+func startCPU(pid int) (*cpuMeter, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("no pid")
+	}
+	c, err := cpuTime(pid)
+	if err != nil {
+		return nil, err
+	}
+	return &cpuMeter{pid: pid, start: time.Now(), cpu: c}, nil
+}
+
+// percent returns the CPU used since start as a percentage of one core.
+func (m *cpuMeter) percent() float64 {
+	c, err := cpuTime(m.pid)
+	if err != nil {
+		return -1
+	}
+	wall := time.Since(m.start)
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * float64(c-m.cpu) / float64(wall)
+}
+
+// pct is percent rounded to a tenth, or -1 without a meter.
+func (m *cpuMeter) pct() float64 {
+	if m == nil {
+		return -1
+	}
+	return round1(m.percent())
+}
+
+// loadAvg returns the first three fields of /proc/loadavg: the machine is
+// shared, and the figures are read next to it.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// rawDoc has the shape of a document of caasd's messages collection.
+type rawDoc struct {
+	ID             string    `bson:"_id"`
+	MessageID      string    `bson:"message_id"`
+	ConversationID string    `bson:"conversation_id"`
+	TenantID       string    `bson:"tenant_id"`
+	SenderID       string    `bson:"sender_id"`
+	Content        bson.M    `bson:"content"`
+	Seq            int64     `bson:"seq"`
+	CreatedAt      time.Time `bson:"created_at"`
+	PersistedAt    time.Time `bson:"persisted_at"`
+}
+
+// rawResult is the store's own bulk-insert rate.
+type rawResult struct {
+	Docs      int     `json:"docs"`
+	Batch     int     `json:"batch"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"docs_per_s"`
+	Indexes   int     `json:"indexes"`
+	Writers   int     `json:"writers"`
+	// Updates is the rate of the persister's conversation updates alone.
+	Updates rawUpdates `json:"conversation_updates"`
+}
+
+const rawBatch = 500
+
+// rawInsertRate inserts batches of 500 message-shaped documents, unordered,
+// into a scratch collection with the messages collection's indexes for d
+// (at most 2,000 batches), from -raw-writers writers, then drops it.
+func (b *bench) rawInsertRate(ctx context.Context, d time.Duration) (rawResult, error) {
+	c := b.cfg
+	client, err := mongo.Connect(options.Client().ApplyURI(c.mongoURI).SetServerSelectionTimeout(10 * time.Second))
+	if err != nil {
+		return rawResult{}, fmt.Errorf("mongo connect: %w", err)
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+	coll := client.Database(c.mongoDB).Collection("bench_raw_" + b.prefix)
+	defer func() { _ = coll.Drop(context.Background()) }()
+	idx := []mongo.IndexModel{
+		{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "message_id", Value: 1}}, Options: options.Index().SetUnique(true)},
+		{Keys: bson.D{{Key: "conversation_id", Value: 1}, {Key: "tenant_id", Value: 1}, {Key: "created_at", Value: -1}}},
+		{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "conversation_id", Value: 1}, {Key: "seq", Value: 1}}},
+	}
+	if _, err := coll.Indexes().CreateMany(ctx, idx); err != nil {
+		return rawResult{}, fmt.Errorf("create indexes: %w", err)
+	}
+	res := rawResult{Batch: rawBatch, Indexes: len(idx), Writers: max(c.rawWriters, 1)}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range res.Writers {
+		wg.Go(func() {
+			docs := make([]any, rawBatch)
+			for n := w; n < 2000 && time.Since(start) < d && ctx.Err() == nil; n += res.Writers {
+				b.rawDocs(docs, n)
+				_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+				mu.Lock()
+				if err != nil {
+					firstErr = cmp.Or(firstErr, fmt.Errorf("insert batch %d: %w", n, err))
+				} else {
+					res.Docs += len(docs)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return res, firstErr
+	}
+	res.Seconds = round1(time.Since(start).Seconds())
+	res.PerSecond = round1(float64(res.Docs) / time.Since(start).Seconds())
+	res.Updates, err = b.rawUpdateRate(ctx, client.Database(c.mongoDB), d/2)
+	return res, err
+}
+
+// rawDocs fills docs with batch n of message-shaped documents.
+func (b *bench) rawDocs(docs []any, n int) {
+	now := time.Now().UTC()
+	for i := range docs {
+		k := n*rawBatch + i
+		id := fmt.Sprintf("ld|9|%d|%s.raw.%d", now.UnixNano(), b.prefix, k)
+		docs[i] = rawDoc{
+			ID: b.cfg.tenant + "/" + id, MessageID: id, ConversationID: fmt.Sprintf("%s-raw-r%d", b.prefix, k%50),
+			TenantID: b.cfg.tenant, SenderID: fmt.Sprintf("%s-raw-u%d", b.prefix, k%100),
+			Content: bson.M{"type": "text", "text": id}, Seq: int64(k/50 + 1), CreatedAt: now, PersistedAt: now,
+		}
+	}
+}

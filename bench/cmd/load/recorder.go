@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxSteps bounds the steps (rates, phases) one recorder tells apart.
+const maxSteps = 16
+
+// step holds what was received for the messages sent in one step of a
+// scenario: message:new deliveries, message:accepted (Kafka has it) and
+// message:persisted confirmations, each with its latency from the send time
+// carried in the message.
+type step struct {
+	delivered Histogram
+	accepted  Histogram
+	persisted Histogram
+	lastNew   atomic.Int64 // unix nanos of the last message:new
+	lastPers  atomic.Int64
+}
+
+// recorder reads every frame of a scenario's connections, cheaply: it
+// scans for event names and the "ld|step|nanos|" marker instead of
+// decoding JSON, so that the load tool keeps up with caasd.
+type recorder struct {
+	steps    [maxSteps]step
+	frames   atomic.Int64
+	bytes    atomic.Int64
+	accepted atomic.Int64
+	failed   atomic.Int64
+	errs     atomic.Int64
+	closes   atomic.Int64
+	other    atomic.Int64
+
+	mu      sync.Mutex
+	reasons map[string]int // close reasons and first errors, bounded
+}
+
+func newRecorder() *recorder { return &recorder{reasons: map[string]int{}} }
+
+// note counts a distinct diagnostic text, keeping at most 20 of them.
+func (r *recorder) note(s string) {
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.reasons[s]; ok || len(r.reasons) < 20 {
+		r.reasons[s]++
+	}
+}
+
+// notes returns the diagnostics seen so far.
+func (r *recorder) notes() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.reasons))
+	for k, v := range r.reasons {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *recorder) closed(err error) {
+	r.closes.Add(1)
+	if err != nil {
+		r.note("close: " + err.Error())
+	}
+}
+
+// Keys the recorder scans for.
+const (
+	keyEvent   = `"event":"`
+	keyMsgID   = `"message_id":"ld|`
+	keyMessage = `"message":"`
+)
+
+// frame handles one frame received by c at now (unix nanos): one event
+// object, or a JSON array of them with batch=1.
+func (r *recorder) frame(c *conn, b []byte, now int64) {
+	r.frames.Add(1)
+	r.bytes.Add(int64(len(b)))
+	for {
+		i := bytes.Index(b, []byte(keyEvent))
+		if i < 0 {
+			return
+		}
+		b = b[i+len(keyEvent):]
+		j := bytes.IndexByte(b, '"')
+		if j < 0 {
+			return
+		}
+		name := b[:j]
+		b = b[j:]
+		seg := b
+		if k := bytes.Index(b, []byte(keyEvent)); k >= 0 {
+			seg = b[:k]
+		}
+		r.event(c, name, seg, now)
+	}
+}
+
+func (r *recorder) event(c *conn, name, seg []byte, now int64) {
+	switch string(name) {
+	case "message:new":
+		if s, sent, ok := marker(seg); ok {
+			st := &r.steps[s]
+			st.delivered.Record(time.Duration(now - sent))
+			st.lastNew.Store(now)
+		}
+	case "message:persisted":
+		if s, sent, ok := marker(seg); ok {
+			st := &r.steps[s]
+			st.persisted.Record(time.Duration(now - sent))
+			st.lastPers.Store(now)
+		}
+	case "message:accepted":
+		r.accepted.Add(1)
+		if s, sent, ok := marker(seg); ok {
+			r.steps[s].accepted.Record(time.Duration(now - sent))
+		}
+	case "message:failed":
+		r.failed.Add(1)
+		r.note("message:failed: " + text(seg, keyMessage))
+	case "room:joined":
+		select {
+		case c.joined <- nil:
+		default:
+		}
+	case "room:error":
+		err := errors.New("room:error: " + text(seg, keyMessage))
+		select {
+		case c.joined <- err:
+		default:
+		}
+		r.errs.Add(1)
+		r.note(err.Error())
+	case "error":
+		r.errs.Add(1)
+		r.note("error: " + text(seg, keyMessage))
+	default:
+		r.other.Add(1)
+	}
+}
+
+// marker finds "message_id":"ld|step|nanos| in seg.
+func marker(seg []byte) (step int, nanos int64, ok bool) {
+	i := bytes.Index(seg, []byte(keyMsgID))
+	if i < 0 {
+		return 0, 0, false
+	}
+	rest := seg[i+len(keyMsgID):]
+	a := bytes.IndexByte(rest, '|')
+	if a < 0 {
+		return 0, 0, false
+	}
+	s, err := strconv.Atoi(string(rest[:a]))
+	if err != nil || s < 0 || s >= maxSteps {
+		return 0, 0, false
+	}
+	rest = rest[a+1:]
+	b := bytes.IndexByte(rest, '|')
+	if b < 0 {
+		return 0, 0, false
+	}
+	n, err := strconv.ParseInt(string(rest[:b]), 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return s, n, true
+}
+
+// text returns the JSON string after key in seg (unescaped only roughly).
+func text(seg []byte, key string) string {
+	i := bytes.Index(seg, []byte(key))
+	if i < 0 {
+		return string(seg[:min(len(seg), 120)])
+	}
+	rest := seg[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		j = len(rest)
+	}
+	return string(rest[:j])
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// roomsResult is the rooms scenario's figures.
+type roomsResult struct {
+	*header
+	Rooms       int     `json:"rooms"`
+	RoomSize    int     `json:"room_size"`
+	Setup       setup   `json:"setup"`
+	Rate        int     `json:"rate_msgs_per_s"`
+	Seconds     float64 `json:"seconds"`
+	Sent        int     `json:"sent"`
+	SendErrors  int     `json:"send_errors"`
+	Expected    int64   `json:"expected_deliveries"`
+	Delivered   uint64  `json:"delivered"`
+	Lost        int64   `json:"lost"`
+	PerSecond   float64 `json:"deliveries_per_s"`
+	Latency     Latency `json:"latency"`
+	Accepted    Latency `json:"accepted_latency"`
+	PublishMs   float64 `json:"kafka_publish_mean_ms"`
+	CaasdCPU    float64 `json:"caasd_cpu_pct"`
+	ServicesCPU float64 `json:"services_cpu_pct"`
+	RSSStart    int64   `json:"rss_start_kib"`
+	RSSEnd      int64   `json:"rss_end_kib"`
+	// RSSSamples is caasd's RSS every 5 s while sending.
+	RSSSamples  []int64            `json:"rss_samples_kib"`
+	Disconnects int64              `json:"disconnects"`
+	Failed      int64              `json:"message_failed"`
+	Metrics     map[string]float64 `json:"metrics_after"`
+	Notes       map[string]int     `json:"notes,omitempty"`
+}
+
+func (b *bench) rooms(ctx context.Context) (any, error) {
+	c := b.cfg
+	h, cpuLoad := b.begin("rooms", c.batch)
+	size := max(c.roomsSize, 1)
+	nrooms := (c.roomsConns + size - 1) / size
+	res := &roomsResult{header: h, Rooms: nrooms, RoomSize: size, Rate: nrooms * c.roomsRate}
+	specs, _, err := b.layout(ctx, "rooms", c.roomsConns, size, c.batch)
+	if err != nil {
+		return nil, err
+	}
+	rec := newRecorder()
+	d := newDialer(b.srv, c.addr, c.srcAddrs, 4096, rec)
+	conns, st := connectAll(ctx, d, specs, c.conc)
+	defer closeAll(conns)
+	res.Setup = st
+	livePer := make([]int64, nrooms)
+	for i, cn := range conns {
+		if cn != nil {
+			livePer[i/size]++
+		}
+	}
+	sleep(ctx, 2*time.Second)
+
+	// Send i goes to room i%nrooms from its members in turn, so every room
+	// gets its messages evenly spaced.
+	var expected int64
+	sender := func(i int) *conn {
+		r := i % nrooms
+		for k := range size {
+			j := r*size + (i/nrooms+k)%size
+			if j < len(conns) && conns[j] != nil {
+				expected += livePer[r]
+				return conns[j]
+			}
+		}
+		return nil
+	}
+	st0 := &rec.steps[0]
+	closes := rec.closes.Load()
+	res.RSSStart = b.srv.rss()
+	prof := b.srv.cpuProfile(ctx, min(20*time.Second, c.roomsDur), c.profileDir, fmt.Sprintf("rooms-batch%v.cpu.pprof", c.batch))
+	cpu, err := startCPU(b.srv.pid)
+	if err != nil {
+		return nil, err
+	}
+	svc, _ := startCPU(c.servicesPID)
+	pub := b.srv.histSnapshot(ctx, metricPublish)
+	start := time.Now()
+	samples := b.sampleRSS(ctx, 5*time.Second)
+	tag := b.prefix + ".r."
+	res.Sent, res.SendErrors = pace(ctx, res.Rate, c.roomsDur, func(i int) error {
+		s := sender(i)
+		if s == nil {
+			return fmt.Errorf("room %d has no connection", i%nrooms)
+		}
+		return s.send(s.room, 0, tag+strconv.Itoa(i))
+	})
+	res.CaasdCPU, res.ServicesCPU = cpu.pct(), svc.pct()
+	res.Seconds = round1(time.Since(start).Seconds())
+	res.RSSSamples = samples()
+	<-prof
+	res.Expected = expected
+	waitFor(ctx, c.fanDrain, func() bool { return int64(st0.delivered.Count()) >= expected })
+	res.Delivered = st0.delivered.Count()
+	res.Lost = max(expected-int64(res.Delivered), 0)
+	if last := st0.lastNew.Load(); last > start.UnixNano() {
+		res.PerSecond = round1(float64(res.Delivered) / time.Duration(last-start.UnixNano()).Seconds())
+	}
+	res.Latency = st0.delivered.Summary()
+	res.Accepted = st0.accepted.Summary()
+	res.PublishMs, _ = b.srv.meanMsSince(ctx, metricPublish, pub)
+	res.RSSEnd = b.srv.rss()
+	res.Disconnects = rec.closes.Load() - closes
+	res.Failed = rec.failed.Load()
+	if err := b.srv.profile(ctx, "/debug/pprof/heap", c.profileDir, fmt.Sprintf("rooms-batch%v.heap.pprof", c.batch)); err != nil {
+		return nil, err
+	}
+	res.Metrics = b.srv.metrics(ctx, memGauges()...)
+	res.Notes = rec.notes()
+	h.end(cpuLoad)
+	return res, nil
+}
+
+// sampleRSS samples caasd's RSS every interval until the returned function
+// is called, which returns the samples (at most 1,000).
+func (b *bench) sampleRSS(ctx context.Context, interval time.Duration) func() []int64 {
+	stop := make(chan struct{})
+	done := make(chan []int64, 1)
+	go func() {
+		var out []int64
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for len(out) < 1000 {
+			select {
+			case <-t.C:
+				out = append(out, b.srv.rss())
+				continue
+			case <-stop:
+			case <-ctx.Done():
+			}
+			break
+		}
+		done <- out
+	}()
+	return func() []int64 {
+		close(stop)
+		return <-done
+	}
+}

@@ -1,0 +1,64 @@
+// Command services runs caasd's backing services for the load benchmarks in
+// one process of their own, so that caasd runs in production mode against
+// them over TCP: a kfake Kafka broker keeping its log in a data directory
+// and FerretDB (MongoDB wire protocol on SQLite). Redis is a real
+// redis-server started beside it by bench/run.sh.
+//
+// Once both listen it prints, one per line,
+//
+//	KAFKA_BROKERS=127.0.0.1:port
+//	MONGO_URI=mongodb://127.0.0.1:port/
+//
+// and runs until SIGTERM or SIGINT, or until -max-run has passed.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/caasd/caasd/internal/embedded"
+)
+
+func main() {
+	dir := flag.String("data", "./bench-data", "directory for the broker's log and the SQLite files")
+	kafkaPort := flag.Int("kafka-port", 0, "broker port (0: any)")
+	mongoAddr := flag.String("mongo-addr", "127.0.0.1:0", "FerretDB listen address")
+	partitions := flag.Int("partitions", 8, "partitions of the seeded topics (caasd's KAFKA_PARTITIONS)")
+	topics := flag.String("topics", "chat.messages,chat.persistence.events,room.moderation.events,webrtc.recording.events", "topics to create at start")
+	maxRun := flag.Duration("max-run", 2*time.Hour, "stop by itself after this long")
+	flag.Parse()
+	if err := run(*dir, *kafkaPort, *mongoAddr, int32(*partitions), strings.Split(*topics, ","), *maxRun); err != nil {
+		fmt.Fprintln(os.Stderr, "services:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string, kafkaPort int, mongoAddr string, partitions int32, topics []string, maxRun time.Duration) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	k, err := embedded.StartKafka(filepath.Join(dir, "kafka"), kafkaPort, partitions, topics...)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	m, err := embedded.StartMongo(filepath.Join(dir, "mongo"), mongoAddr, embedded.Quiet(logger))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Printf("KAFKA_BROKERS=%s\nMONGO_URI=%s\n", strings.Join(k.Addrs(), ","), m.URI())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, maxRun)
+	defer cancel()
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Runs caasd's load benchmarks on this machine, in production mode:
+#
+#   bench/run.sh [idle|fanout|rooms|persist|all]   (default: all)
+#
+# It builds caasd and the bench tools; then for every case it starts a
+# fresh stack: a real redis-server and the services process (kfake Kafka +
+# FerretDB) on core $SERVICES_CPU, and caasd pinned to core $SERVER_CPU with
+# GOMAXPROCS=1; it runs the load tool pinned to core $LOAD_CPU and stops the
+# stack again, so that no case inherits another's backlog. Results (JSON
+# lines), logs, CPU/heap profiles and their `go tool pprof -top` go to
+# $BENCH_WORK (a new temp directory by default). Everything is bounded in
+# time and stopped on exit.
+#
+# LOAD_ARGS adds (overriding) flags of the load tool, e.g. for a quick try:
+#   LOAD_ARGS="-conns=500 -hold=2s -fanout-members=100" bench/run.sh all
+# CAASD_REV picks the caasd commit to build (default HEAD; "worktree" for
+# the working tree).
+set -euo pipefail
+
+SCENARIO=${1:-all}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${BENCH_WORK:-$(mktemp -d /tmp/caasd-bench.XXXXXX)}
+PORT=${BENCH_PORT:-18080}
+REDIS_PORT=${BENCH_REDIS_PORT:-16390}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+SERVICES_CPU=${SERVICES_CPU:-1} # redis and the services share the load's core, leaving caasd's to caasd
+CASE_TIMEOUT=${CASE_TIMEOUT:-900}
+SECRET="bench-secret-$RANDOM-$RANDOM-$RANDOM"
+mkdir -p "$WORK"/{bin,profiles}
+RESULTS="$WORK/results.jsonl"
+
+case "$SCENARIO" in idle|fanout|rooms|persist|all) ;; *)
+	echo "usage: $0 [idle|fanout|rooms|persist|all]" >&2; exit 2 ;;
+esac
+
+log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
+
+CAASD_PID= SERVICES_PID= REDIS_PID=
+# stop PID: TERM, up to 20 s, then KILL.
+stop() {
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+stop_stack() {
+	stop "$CAASD_PID"; CAASD_PID=
+	stop "$SERVICES_PID"; SERVICES_PID=
+	stop "$REDIS_PID"; REDIS_PID=
+}
+cleanup() {
+	set +e
+	stop_stack
+	log "work directory: $WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_port PORT SECONDS
+wait_port() {
+	for _ in $(seq $(($2 * 5))); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+CAASD_REV=${CAASD_REV:-HEAD}
+if [ "$CAASD_REV" = worktree ]; then
+	CAASD_SRC=$ROOT
+	COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)+worktree"
+else
+	CAASD_SRC="$WORK/src"
+	COMMIT=$(git -C "$ROOT" rev-parse --short "$CAASD_REV")
+	mkdir -p "$CAASD_SRC"
+	git -C "$ROOT" archive --format=tar "$CAASD_REV" | tar -x -C "$CAASD_SRC"
+fi
+log "building caasd $COMMIT and the bench tools into $WORK/bin"
+(cd "$CAASD_SRC" && go build -o "$WORK/bin/caasd" ./cmd/caasd)
+(cd "$ROOT" && go build -o "$WORK/bin/load" ./bench/cmd/load && go build -o "$WORK/bin/services" ./bench/cmd/services)
+
+CASE_N=0
+# start_stack: redis, services and caasd for one case, in $CASE_DIR.
+start_stack() {
+	CASE_N=$((CASE_N + 1))
+	CASE_DIR="$WORK/case-$CASE_N"
+	mkdir -p "$CASE_DIR"/{redis,data,caasd-data}
+	taskset -c "$SERVICES_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$CASE_DIR/redis" \
+		--appendonly yes --appendfsync everysec --save "" --loglevel warning >"$CASE_DIR/redis.log" 2>&1 &
+	REDIS_PID=$!
+	wait_port "$REDIS_PORT" 20 || { log "redis did not start"; return 1; }
+
+	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -data "$CASE_DIR/data" -partitions "${KAFKA_PARTITIONS:-8}" -max-run "$((CASE_TIMEOUT + 120))s" \
+		>"$CASE_DIR/services.out" 2>"$CASE_DIR/services.err" &
+	SERVICES_PID=$!
+	for _ in $(seq 300); do grep -q '^MONGO_URI=' "$CASE_DIR/services.out" 2>/dev/null && break; sleep 0.2; done
+	grep -q '^MONGO_URI=' "$CASE_DIR/services.out" || { log "services did not start"; tail -5 "$CASE_DIR/services.err" >&2; return 1; }
+	KAFKA_BROKERS=$(sed -n 's/^KAFKA_BROKERS=//p' "$CASE_DIR/services.out")
+	MONGO_URI=$(sed -n 's/^MONGO_URI=//p' "$CASE_DIR/services.out")
+
+	env HTTP_ADDR="127.0.0.1:$PORT" JWT_SECRET="$SECRET" \
+		KAFKA_BROKERS="$KAFKA_BROKERS" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" MONGO_URI="$MONGO_URI" \
+		DATA_DIR="$CASE_DIR/caasd-data" LOG_LEVEL=warn GOMAXPROCS=1 \
+		RATE_LIMIT_PER_MINUTE=1000000000 RATE_LIMIT_PER_HOUR=1000000000 SPAM_REPEAT_COUNT=1000000 \
+		PERSISTENCE_CONFIRMATION_TIMEOUT_MS="${PERSISTENCE_CONFIRMATION_TIMEOUT_MS:-30000}" \
+		taskset -c "$SERVER_CPU" "$WORK/bin/caasd" >"$CASE_DIR/caasd.out" 2>"$CASE_DIR/caasd.log" &
+	CAASD_PID=$!
+	for _ in $(seq 300); do
+		curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return 0
+		kill -0 "$CAASD_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	log "caasd did not become ready"; tail -5 "$CASE_DIR/caasd.log" >&2; return 1
+}
+
+# run_case ARGS...: a fresh stack, one load run, the stack stopped.
+run_case() {
+	start_stack
+	log "case $CASE_N: caasd pid $CAASD_PID (core $SERVER_CPU), kafka $KAFKA_BROKERS, mongo $MONGO_URI; load $* (core $LOAD_CPU)"
+	timeout -s INT "$CASE_TIMEOUT" taskset -c "$LOAD_CPU" "$WORK/bin/load" \
+		-addr "127.0.0.1:$PORT" -pid "$CAASD_PID" -services-pid "$SERVICES_PID" -jwt-secret "$SECRET" \
+		-profile-dir "$WORK/profiles" -mongo-uri "$MONGO_URI" -timeout "$((CASE_TIMEOUT - 10))s" "$@" ${LOAD_ARGS:-} \
+		| tee -a "$RESULTS" || log "load run failed: $*"
+	stop_stack
+}
+
+scenario() {
+	case "$1" in
+	idle)
+		for n in 10000 19000; do
+			for b in false true; do run_case -scenario=idle -conns="$n" -batch="$b"; done
+		done ;;
+	fanout) run_case -scenario=fanout ;;
+	rooms) for b in false true; do run_case -scenario=rooms -batch="$b"; done ;;
+	persist) run_case -scenario=persist ;;
+	esac
+}
+
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "caasd commit $COMMIT, $(date -u)"
+if [ "$SCENARIO" = all ]; then
+	for s in idle fanout rooms persist; do scenario "$s"; done
+else
+	scenario "$SCENARIO"
+fi
+
+for f in "$WORK"/profiles/*.pprof; do
+	[ -e "$f" ] || continue
+	go tool pprof -top -nodecount=30 "$WORK/bin/caasd" "$f" >"$f.top.txt" 2>/dev/null || true
+	go tool pprof -top -cum -nodecount=40 "$WORK/bin/caasd" "$f" >"$f.cum.txt" 2>/dev/null || true
+done
+log "results: $RESULTS; profiles: $WORK/profiles (*.top.txt, *.cum.txt)"
