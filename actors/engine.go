@@ -29,6 +29,7 @@ type Engine struct {
 	historyWG    sync.WaitGroup
 
 	remote    *remote.Remote
+	keeper    *leaseKeeper
 	placement atomic.Pointer[Placement]
 }
 
@@ -46,6 +47,7 @@ func NewEngine(deps Deps) *Engine {
 	}))
 	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events(), historySlots: make(chan struct{}, maxHistoryReads)}
 	e.rooms = newRoomTable(e)
+	e.keeper = newLeaseKeeper(e)
 	e.calls = newCallTable(e)
 	e.SetPlacement(localPlacement{id: deps.NodeID, addr: system.Address()})
 	return e
@@ -55,8 +57,15 @@ func NewEngine(deps Deps) *Engine {
 // (if any) and SetPlacement.
 func (e *Engine) Start() { e.spawnNodeActors() }
 
-// Run drives the engine's timers until ctx ends.
-func (e *Engine) Run(ctx context.Context) { e.limiter.Run(ctx) }
+// Run drives the engine's timers (rate-limit sweeps, lease renewals) until
+// ctx ends.
+func (e *Engine) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); e.keeper.run(ctx) }()
+	e.limiter.Run(ctx)
+	wg.Wait()
+}
 
 // Open implements transport.Handler: one connection actor per connection.
 func (e *Engine) Open(c transport.Conn) transport.Session {

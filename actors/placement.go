@@ -32,6 +32,7 @@ type LeaseStore interface {
 	Acquire(ctx context.Context, tenant, conv, node string, force bool) (*persistence.Lease, string, error)
 	Renew(ctx context.Context, tenant, conv string, l *persistence.Lease) error
 	Release(ctx context.Context, tenant, conv string, l *persistence.Lease) error
+	RenewAll(ctx context.Context, refs []persistence.LeaseRef) ([]error, error)
 }
 
 // Names of each node's well-known actors.

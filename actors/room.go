@@ -184,8 +184,8 @@ func (r *room) Receive(ctx actor.Context) {
 		r.writeSnapshot(ctx)
 	case *expireNow:
 		r.expire()
-	case *renewNow:
-		r.renew(ctx)
+	case *leaseLost:
+		r.fence(ctx, "lease taken by another activation")
 	case *handoverNow:
 		r.handover(ctx)
 	case *actor.Stopping:

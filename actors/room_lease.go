@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"time"
@@ -13,17 +12,14 @@ import (
 	"github.com/caasd/caasd/persistence"
 )
 
-// Lease timing: a room renews every leaseRenewEvery; it waits at most
-// leaseWait for another node's lease to go.
+// Lease timing: the node's lease keeper renews every leaseRenewEvery; a
+// room waits at most leaseWait for another node's lease to go.
 const (
 	leaseRenewEvery = time.Second
 	leaseWait       = 4 * time.Second
 )
 
-type (
-	renewNow    struct{}
-	handoverNow struct{}
-)
+type handoverNow struct{}
 
 // acquire takes the room's lease. A lease held by a node that is no longer
 // a member is taken over at once with a new epoch; one held by a live node
@@ -38,7 +34,7 @@ func (r *room) acquire() *wire.Error {
 		switch {
 		case err == nil:
 			r.lease = l
-			r.scheduleRenew()
+			r.e.keeper.add(r.key, l, r.self)
 			return nil
 		case errors.Is(err, persistence.ErrLeaseHeld) && !r.e.place().AliveNode(holder):
 			force = true
@@ -50,29 +46,6 @@ func (r *room) acquire() *wire.Error {
 		r.e.deps.Logger.Warn("room lease not acquired", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
 		return wire.Errorf(wire.CodeUnavailable, "room is moving between nodes; try again")
 	}
-}
-
-func (r *room) scheduleRenew() {
-	self, root := r.self, r.e.system.Root
-	r.renewTimer = time.AfterFunc(leaseRenewEvery, func() { root.Send(self, &renewNow{}) })
-}
-
-// renew extends the lease, or stops this activation if it lost it.
-func (r *room) renew(ctx actor.Context) {
-	if r.lease == nil || r.passivating {
-		return
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), leaseRenewEvery)
-	err := r.e.deps.Leases.Renew(sctx, r.key.tenant, r.key.conv, r.lease)
-	cancel()
-	if errors.Is(err, persistence.ErrFenced) || !r.lease.Valid(time.Now()) {
-		r.fence(ctx, "lease lost")
-		return
-	}
-	if err != nil {
-		r.e.deps.Logger.Warn("room lease renewal failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
-	}
-	r.scheduleRenew()
 }
 
 // trusted reports whether this activation may still act; it stops the
@@ -107,6 +80,7 @@ func (r *room) fence(ctx actor.Context, why string) {
 		}
 	}
 	r.byID, r.inflight = map[string]*outMsg{}, nil
+	r.e.keeper.remove(r.key, r.lease)
 	r.lease = nil
 	r.stop(ctx)
 }
@@ -139,12 +113,10 @@ func (r *room) handover(ctx actor.Context) {
 
 // releaseLease gives the lease up as the room stops.
 func (r *room) releaseLease() {
-	if r.renewTimer != nil {
-		r.renewTimer.Stop()
-	}
 	if r.lease == nil {
 		return
 	}
+	r.e.keeper.remove(r.key, r.lease)
 	ctx, cancel := r.storeCtx()
 	defer cancel()
 	if err := r.e.deps.Leases.Release(ctx, r.key.tenant, r.key.conv, r.lease); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,14 +24,16 @@ var ErrLeaseHeld = errors.New("persistence: lease held by another node")
 type Lease struct {
 	Token string // "<node>|<epoch>"
 	Epoch int64
-	// ValidUntil is when this node stops trusting the lease without a
-	// renewal: earlier than its expiry in Redis, so that a node that was
-	// paused finds out from its own clock before it acts.
-	ValidUntil time.Time
+	// validUntil (unix nanoseconds) is when this node stops trusting the
+	// lease without a renewal: earlier than its expiry in Redis, so that a
+	// node that was paused finds out from its own clock before it acts.
+	validUntil atomic.Int64
 }
 
 // Valid reports whether the lease may still be trusted at now.
-func (l *Lease) Valid(now time.Time) bool { return l != nil && now.Before(l.ValidUntil) }
+func (l *Lease) Valid(now time.Time) bool { return l != nil && now.UnixNano() < l.validUntil.Load() }
+
+func (l *Lease) trustUntil(t time.Time) { l.validUntil.Store(t.UnixNano()) }
 
 // Leases keeps room leases in Redis.
 type Leases struct {
@@ -82,7 +85,9 @@ func (l *Leases) Acquire(ctx context.Context, tenant, conv, node string, force b
 	}
 	_, epochText, _ := strings.Cut(val[len(node):], "|")
 	epoch, _ := strconv.ParseInt(epochText, 10, 64)
-	return &Lease{Token: val, Epoch: epoch, ValidUntil: start.Add(l.trust())}, "", nil
+	lease := &Lease{Token: val, Epoch: epoch}
+	lease.trustUntil(start.Add(l.trust()))
+	return lease, "", nil
 }
 
 // trust is how long a lease is trusted after the start of its last
@@ -107,8 +112,41 @@ func (l *Leases) Renew(ctx context.Context, tenant, conv string, lease *Lease) e
 	if n != 1 {
 		return ErrFenced
 	}
-	lease.ValidUntil = start.Add(l.trust())
+	lease.trustUntil(start.Add(l.trust()))
 	return nil
+}
+
+// LeaseRef names one room's lease for RenewAll.
+type LeaseRef struct {
+	Tenant, Conv string
+	Lease        *Lease
+}
+
+// RenewAll renews many leases in one round trip; errs[i] is ErrFenced for
+// a lease another activation took.
+func (l *Leases) RenewAll(ctx context.Context, refs []LeaseRef) (errs []error, err error) {
+	start := time.Now()
+	pipe := l.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(refs))
+	for i, r := range refs {
+		cmds[i] = renewScript.Eval(ctx, pipe, []string{LeaseKey(r.Tenant, r.Conv)}, r.Lease.Token, l.ttl.Milliseconds())
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("renew leases: %w", err)
+	}
+	errs = make([]error, len(refs))
+	for i, c := range cmds {
+		n, err := c.Int()
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("renew lease: %w", err)
+		case n != 1:
+			errs[i] = ErrFenced
+		default:
+			refs[i].Lease.trustUntil(start.Add(l.trust()))
+		}
+	}
+	return errs, nil
 }
 
 var releaseScript = redis.NewScript(`
