@@ -57,6 +57,14 @@ func TestBadInputGetsItsCodeAndTheConnectionStaysUsable(t *testing.T) {
 		alice.Emit("sendMessage", text(id, "conv-bad", "still here after "+tc.name))
 		alice.Wait("message:accepted", 5*time.Second, byID(id))
 	}
+	// Invalid UTF-8 in a text frame: gws's own client refuses to send it, so
+	// the frame goes out as a raw text frame through the same socket.
+	if err := alice.Conn.Writev(gws.OpcodeText, []byte(`{"event":"joinRoom","data":{"conversation_id":"`), []byte{0xff, 0xfe}, []byte(`"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := alice.Wait("error", 5*time.Second, nil); ev.Field("code") != "invalid_message" {
+		t.Fatalf("invalid UTF-8: got %s", ev.Data)
+	}
 	if err := alice.Conn.WriteMessage(gws.OpcodeBinary, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}

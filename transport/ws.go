@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lxzan/gws"
 
@@ -69,12 +70,15 @@ func NewWSServer(cfg WSConfig, verifier *auth.Verifier, handler Handler, conns *
 	s := &WSServer{cfg: cfg, verifier: verifier, handler: handler, logger: logger, metrics: metrics, conns: conns}
 	s.upgrader = gws.NewUpgrader(&wsEvents{s: s}, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.HardMaxFrameBytes,
-		ReadBufferSize:     4096,
-		CheckUtf8Enabled:   true,
-		HandshakeTimeout:   5 * time.Second,
-		NewSession:         func() gws.SessionStorage { return &connSlot{} },
-		Logger:             gwsLogger{logger},
-		Recovery:           gws.Recovery,
+		// Client frames are small: a 1 KiB read buffer per connection, not 4.
+		ReadBufferSize: 1024,
+		// gws would check every outbound frame too; caasd's own JSON is
+		// valid UTF-8, so only client frames are checked (OnMessage).
+		CheckUtf8Enabled: false,
+		HandshakeTimeout: 5 * time.Second,
+		NewSession:       func() gws.SessionStorage { return &connSlot{} },
+		Logger:           gwsLogger{logger},
+		Recovery:         gws.Recovery,
 	})
 	return s
 }
@@ -264,6 +268,10 @@ func (e *wsEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	_ = socket.SetReadDeadline(time.Now().Add(3 * e.s.cfg.PingInterval))
 	if msg.Opcode != gws.OpcodeText {
 		c.Send(errorFrame(wire.CodeInvalidMessage, "binary frames are not supported; send JSON text frames"))
+		return
+	}
+	if !utf8.Valid(msg.Bytes()) {
+		c.Send(errorFrame(wire.CodeInvalidMessage, "text frames must be valid UTF-8"))
 		return
 	}
 	if msg.Data.Len() > e.s.cfg.MaxFrameBytes {
