@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -47,6 +48,9 @@ type Persister struct {
 	producer *Producer
 	logger   *slog.Logger
 	metrics  PersisterMetrics
+
+	touchMu sync.Mutex
+	touch   map[string]time.Time // conversation _id → newest persisted message
 }
 
 // NewPersister joins the persister's consumer group.
@@ -73,9 +77,20 @@ func NewPersister(cfg PersisterConfig, m *Mongo, rdb redis.UniversalClient, prod
 	}, nil
 }
 
+// touchEvery is how often conversations' last_message_at is advanced: off
+// the confirmation path, one $max per conversation per interval however
+// many messages it had.
+const touchEvery = 500 * time.Millisecond
+
+// maxTouchPending bounds the conversations waiting for a touch.
+const maxTouchPending = 100000
+
 // Run consumes until ctx ends, then leaves the group.
 func (p *Persister) Run(ctx context.Context) error {
 	defer p.group.Close()
+	touched := make(chan struct{})
+	go func() { defer close(touched); p.touchLoop(ctx) }()
+	defer func() { <-touched }()
 	h := &persistHandler{p: p}
 	for ctx.Err() == nil {
 		if err := p.group.Consume(ctx, []string{p.cfg.MessageTopic}, h); err != nil {
@@ -198,9 +213,7 @@ func (p *Persister) persistBatch(ctx context.Context, batch []*sarama.ConsumerMe
 	if dups > 0 {
 		p.metrics.DuplicatesSkipped(dups)
 	}
-	if err := retry(ctx, p.logger, "advance last_message_at", func() error { return p.touchConversations(ctx, events) }); err != nil {
-		return err
-	}
+	p.noteTouches(ctx, events)
 	p.recordStatuses(ctx, events)
 	p.metrics.Persisted(len(docs)-dups, time.Since(start))
 	p.publish(events)
@@ -236,21 +249,59 @@ func (p *Persister) insert(ctx context.Context, docs []any, events []Persistence
 	return dups, err
 }
 
-// touchConversations advances last_message_at with $max, in chunks small
-// enough for every MongoDB-wire server.
-func (p *Persister) touchConversations(ctx context.Context, events []PersistenceEvent) error {
-	latest := map[string]time.Time{}
+// noteTouches records each conversation's newest message time for the
+// next touch; at the bound it touches at once.
+func (p *Persister) noteTouches(ctx context.Context, events []PersistenceEvent) {
+	p.touchMu.Lock()
+	if p.touch == nil {
+		p.touch = map[string]time.Time{}
+	}
 	for _, e := range events {
 		if e.Status != StatusPersisted {
 			continue
 		}
 		id := docID(e.TenantID, e.ConversationID)
-		if e.PersistedAt.After(latest[id]) {
-			latest[id] = e.PersistedAt
+		if e.PersistedAt.After(p.touch[id]) {
+			p.touch[id] = e.PersistedAt
 		}
 	}
+	full := len(p.touch) >= maxTouchPending
+	p.touchMu.Unlock()
+	if full {
+		p.flushTouches(ctx)
+	}
+}
+
+func (p *Persister) touchLoop(ctx context.Context) {
+	t := time.NewTicker(touchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			p.flushTouches(final)
+			cancel()
+			return
+		case <-t.C:
+			p.flushTouches(ctx)
+		}
+	}
+}
+
+// flushTouches advances last_message_at with $max, in chunks small enough
+// for every MongoDB-wire server; what fails is kept for the next round.
+func (p *Persister) flushTouches(ctx context.Context) {
+	p.touchMu.Lock()
+	latest := p.touch
+	p.touch = nil
+	p.touchMu.Unlock()
+	if len(latest) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(latest))
 	models := make([]mongo.WriteModel, 0, len(latest))
 	for id, t := range latest {
+		ids = append(ids, id)
 		models = append(models, mongo.NewUpdateOneModel().
 			SetFilter(bson.D{{Key: "_id", Value: id}}).
 			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "last_message_at", Value: t}}}}))
@@ -259,10 +310,20 @@ func (p *Persister) touchConversations(ctx context.Context, events []Persistence
 	for i := 0; i < len(models); i += chunk {
 		end := min(i+chunk, len(models))
 		if _, err := p.convs.BulkWrite(ctx, models[i:end], options.BulkWrite().SetOrdered(false)); err != nil {
-			return fmt.Errorf("update last_message_at: %w", err)
+			p.logger.Warn("persister: last_message_at not advanced; retrying", "err", err)
+			p.touchMu.Lock()
+			if p.touch == nil {
+				p.touch = map[string]time.Time{}
+			}
+			for _, id := range ids[i:] {
+				if latest[id].After(p.touch[id]) {
+					p.touch[id] = latest[id]
+				}
+			}
+			p.touchMu.Unlock()
+			return
 		}
 	}
-	return nil
 }
 
 // recordStatuses stores each message's outcome in Redis, so a resend of a

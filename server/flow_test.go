@@ -114,6 +114,27 @@ func TestMessageFlowEndToEnd(t *testing.T) {
 	if bob.Count("message:accepted")+bob.Count("message:persisted") != 0 {
 		t.Fatal("bob got the sender's confirmations")
 	}
+	// The conversation's last_message_at follows (within a touch interval).
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + env.MongoAddr + "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	persistedAt, _ := time.Parse(time.RFC3339Nano, per.Field("persisted_at"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var conv struct {
+			LastMessageAt time.Time `bson:"last_message_at"`
+		}
+		err := client.Database("caas").Collection("conversations").FindOne(context.Background(), bson.D{{Key: "_id", Value: "acme/conv-1"}}).Decode(&conv)
+		if err == nil && !conv.LastMessageAt.Before(persistedAt.Truncate(time.Millisecond)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("last_message_at %v (err %v), want at least %v", conv.LastMessageAt, err, persistedAt)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func TestDuplicateMessageStoredOnceConfirmedEachTime(t *testing.T) {
