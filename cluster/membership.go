@@ -42,9 +42,14 @@ type Config struct {
 type Membership struct {
 	cfg    Config
 	logger *slog.Logger
+	mc     memberlist.Config // template for (re)creating the member
+
+	listMu sync.RWMutex // guards list and self, which change on a rejoin
 	list   *memberlist.Memberlist
-	view   atomic.Pointer[View]
 	self   Member
+	rejoin int
+
+	view atomic.Pointer[View]
 
 	changed chan struct{}
 	mu      sync.Mutex
@@ -104,19 +109,89 @@ func Start(cfg Config, logger *slog.Logger) (*Membership, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start gossip on %s: %w", cfg.Bind, err)
 	}
+	m.mc = *mc
+	m.mc.BindPort = int(list.LocalNode().Port)
+	if cfg.Advertise == "" {
+		m.mc.AdvertisePort = m.mc.BindPort
+	}
 	m.list = list
 	m.self.GossipAddr = list.LocalNode().Address()
 	m.refresh()
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.watch(ctx)
 	go m.join(ctx)
+	go m.guard(ctx)
 	return m, nil
 }
 
 // Self returns this node.
-func (m *Membership) Self() Member { return m.self }
+func (m *Membership) Self() Member {
+	m.listMu.RLock()
+	defer m.listMu.RUnlock()
+	return m.self
+}
+
+func (m *Membership) members() *memberlist.Memberlist {
+	m.listMu.RLock()
+	defer m.listMu.RUnlock()
+	return m.list
+}
+
+// pausedAfter is how long a node may stand still (SIGSTOP, a VM pause, a
+// long stall) before it must assume its peers declared it dead.
+const pausedAfter = 2 * time.Second
+
+// guard notices that this process stood still long enough for its peers
+// to declare it dead, and then rejoins as a new member: the rooms it held
+// have moved, and their leases fence what it still runs.
+func (m *Membership) guard(ctx context.Context) {
+	defer m.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// The tick carries the time it was due, not the time it came:
+			// read the clock.
+			if gap := time.Since(last); gap > pausedAfter {
+				m.logger.Warn("node stood still; rejoining the cluster as a new member", "paused", gap.Round(time.Millisecond))
+				if err := m.rejoinAsNew(ctx); err != nil {
+					m.logger.Error("rejoin failed", "err", err)
+				}
+			}
+			last = time.Now()
+		}
+	}
+}
+
+// rejoinAsNew leaves gossip without a goodbye and joins again under a new
+// member id.
+func (m *Membership) rejoinAsNew(ctx context.Context) error {
+	m.listMu.Lock()
+	old := m.list
+	m.rejoin++
+	m.self.ID = fmt.Sprintf("%s-r%d", m.cfg.NodeID, m.rejoin)
+	mc := m.mc
+	mc.Name = m.self.ID
+	m.listMu.Unlock()
+	_ = old.Shutdown()
+	list, err := memberlist.Create(&mc)
+	if err != nil {
+		return fmt.Errorf("cluster: recreate gossip member: %w", err)
+	}
+	m.listMu.Lock()
+	m.list = list
+	m.listMu.Unlock()
+	m.refresh()
+	m.wg.Add(1)
+	go m.join(ctx)
+	return nil
+}
 
 // View returns the current live members.
 func (m *Membership) View() *View { return m.view.Load() }
@@ -134,14 +209,15 @@ func (m *Membership) join(ctx context.Context) {
 	defer m.wg.Done()
 	var seeds []string
 	for _, s := range m.cfg.Seeds {
-		if s != m.self.GossipAddr && s != m.cfg.Bind && s != m.cfg.Advertise {
+		if s != m.Self().GossipAddr && s != m.cfg.Bind && s != m.cfg.Advertise {
 			seeds = append(seeds, s)
 		}
 	}
 	for len(seeds) > 0 {
-		n, err := m.list.Join(seeds)
+		list := m.members()
+		n, err := list.Join(seeds)
 		if n > 0 {
-			m.logger.Info("joined cluster", "contacted", n, "members", m.list.NumMembers())
+			m.logger.Info("joined cluster", "contacted", n, "members", list.NumMembers())
 			return
 		}
 		m.logger.Debug("cluster join failed; retrying", "seeds", seeds, "err", err)
@@ -169,7 +245,7 @@ func (m *Membership) watch(ctx context.Context) {
 
 func (m *Membership) refresh() {
 	var members []Member
-	for _, n := range m.list.Members() {
+	for _, n := range m.members().Members() {
 		var meta Member
 		if json.Unmarshal(n.Meta, &meta) != nil || meta.ID == "" {
 			continue
@@ -196,7 +272,7 @@ func (m *Membership) signal() {
 
 // Leave tells the others this node is going, then stops gossip.
 func (m *Membership) Leave(timeout time.Duration) {
-	if err := m.list.Leave(timeout); err != nil {
+	if err := m.members().Leave(timeout); err != nil {
 		m.logger.Warn("cluster leave", "err", err)
 	}
 	m.Close()
@@ -209,14 +285,15 @@ func (m *Membership) Close() {
 	}
 	m.cancel()
 	m.wg.Wait()
-	_ = m.list.Shutdown()
+	_ = m.members().Shutdown()
 	m.cancel = nil
 }
 
 type delegate struct{ m *Membership }
 
 func (d *delegate) NodeMeta(limit int) []byte {
-	b, _ := json.Marshal(Member{ID: d.m.self.ID, RemoteAddr: d.m.self.RemoteAddr, HTTPAddr: d.m.self.HTTPAddr})
+	self := d.m.Self()
+	b, _ := json.Marshal(Member{ID: self.ID, RemoteAddr: self.RemoteAddr, HTTPAddr: self.HTTPAddr})
 	if len(b) > limit {
 		return nil
 	}

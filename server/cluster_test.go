@@ -249,6 +249,21 @@ func TestClusterPausedNodeSendsNothingForRoomsItLost(t *testing.T) {
 	wg.Wait()
 	time.Sleep(time.Second)
 
+	// The paused node learned it had been declared dead and came back as a
+	// new member.
+	other := c.procs[(victim+1)%3].Addr
+	waitMembers(t, other, 3)
+	v, _ := viewCluster(t, other)
+	rejoined := false
+	for _, m := range v.Members {
+		if strings.HasPrefix(m.ID, c.vars[victim]["NODE_ID"]+"-") && strings.HasSuffix(m.ID, "-r1") {
+			rejoined = true
+		}
+	}
+	if !rejoined {
+		t.Fatalf("the paused node did not rejoin as a new member: %+v\n%s", v.Members, c.procs[victim].Logs())
+	}
+
 	// No client saw a seq twice or a message twice.
 	for i, cl := range clients {
 		bySeq, byIDs := map[string]string{}, map[string]bool{}
