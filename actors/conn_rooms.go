@@ -68,14 +68,6 @@ func (a *connActor) typing(m *inbound) {
 	a.e.rooms.send(roomKey{a.user.TenantId, req.ConversationID}, &pb.Typing{User: a.user, Conn: a.ref})
 }
 
-// ErrRoom carries a room's refusal to the admin API.
-type ErrRoom struct{ Wire wire.Error }
-
-func (e *ErrRoom) Error() string { return e.Wire.Error() }
-
-// WireError returns the refusal's wire error.
-func (e *ErrRoom) WireError() wire.Error { return e.Wire }
-
 // adminTimeout bounds an admin request to a room.
 const adminTimeout = 5 * time.Second
 

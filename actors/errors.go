@@ -4,7 +4,12 @@
 // messages to Kafka and out to members; and the engine that places them.
 package actors
 
-import "errors"
+import "github.com/caasd/caasd/internal/wire"
 
-// ErrStopped means the engine is shutting down.
-var ErrStopped = errors.New("actors: engine stopped")
+// ErrRoom carries a room's refusal (a wire error) to the admin API.
+type ErrRoom struct{ Wire wire.Error }
+
+func (e *ErrRoom) Error() string { return e.Wire.Error() }
+
+// WireError returns the refusal's wire error.
+func (e *ErrRoom) WireError() wire.Error { return e.Wire }
