@@ -48,14 +48,7 @@ func newCallTable(e *Engine) *callTable {
 	return t
 }
 
-func (t *callTable) shard(k callKey) int {
-	var h maphash.Hash
-	h.SetSeed(t.seed)
-	h.WriteString(k.tenant)
-	h.WriteByte(0)
-	h.WriteString(k.call)
-	return int(h.Sum64() % callShards)
-}
+func (t *callTable) shard(k callKey) int { return shardOf(t.seed, k.tenant, k.call, callShards) }
 
 // activate delivers msg to the call, activating it if needed; false when
 // the node holds maxCalls calls already.

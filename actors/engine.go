@@ -159,13 +159,16 @@ func newRoomTable(e *Engine) *roomTable {
 	return t
 }
 
-func (t *roomTable) shard(k roomKey) int {
+func (t *roomTable) shard(k roomKey) int { return shardOf(t.seed, k.tenant, k.conv, roomShards) }
+
+// shardOf picks one of n shards for the identity tenant/id.
+func shardOf(seed maphash.Seed, tenant, id string, n int) int {
 	var h maphash.Hash
-	h.SetSeed(t.seed)
-	h.WriteString(k.tenant)
+	h.SetSeed(seed)
+	h.WriteString(tenant)
 	h.WriteByte(0)
-	h.WriteString(k.conv)
-	return int(h.Sum64() % roomShards)
+	h.WriteString(id)
+	return int(h.Sum64() % uint64(n))
 }
 
 // send delivers msg to the room on the node that owns it, activating it

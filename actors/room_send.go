@@ -17,10 +17,11 @@ import (
 // mailbox joins the same batch: one Redis round trip per batch, not per
 // message.
 func (r *room) enqueue(ctx actor.Context, m *pb.SendMessage) {
-	t := r.resolve(m.Conn)
+	// The sender is resolved only to refuse: accept resolves it once for
+	// the messages that go on.
 	fail := func(werr *wire.Error) {
 		r.e.deps.Metrics.MessageRejected(string(werr.Code))
-		r.reply(t, m.Ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: m.MessageId, ConversationID: r.key.conv, Code: werr.Code, Message: werr.Message})
+		r.reply(r.resolve(m.Conn), m.Ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: m.MessageId, ConversationID: r.key.conv, Code: werr.Code, Message: werr.Message})
 	}
 	if werr := r.load(); werr != nil {
 		fail(werr)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/caasd/caasd/internal/auth"
 	"github.com/caasd/caasd/internal/wire"
@@ -114,14 +113,9 @@ func (h *Conversations) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Conversations) list(w http.ResponseWriter, r *http.Request) {
-	limit := 50
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			writeError(w, http.StatusBadRequest, wire.CodeInvalidMessage, "limit must be 1–200")
-			return
-		}
-		limit = n
+	limit, ok := limitParam(w, r, 50, 200)
+	if !ok {
+		return
 	}
 	out, err := h.Store.List(r.Context(), principal(r).TenantID, r.URL.Query().Get("after"), limit)
 	if err != nil {

@@ -29,10 +29,16 @@ func TestMain(m *testing.M) {
 // node starts caasd on env with extra variables; it is drained at cleanup.
 func node(t testing.TB, env *testenv.Env, vars map[string]string) *server.Server {
 	t.Helper()
+	return nodeWithLogger(t, env, vars, testenv.Logger(t, slog.LevelWarn))
+}
+
+// nodeWithLogger is node logging to logger.
+func nodeWithLogger(t testing.TB, env *testenv.Env, vars map[string]string, logger *slog.Logger) *server.Server {
+	t.Helper()
 	cfg := env.Config(t, vars)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := server.Start(ctx, cfg, testenv.Logger(t, slog.LevelWarn))
+	s, err := server.Start(ctx, cfg, logger)
 	if err != nil {
 		t.Fatalf("start caasd: %v", err)
 	}

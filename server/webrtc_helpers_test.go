@@ -18,25 +18,12 @@ import (
 	"github.com/caasd/caasd/internal/testenv"
 	"github.com/caasd/caasd/persistence"
 	"github.com/caasd/caasd/server"
-	"github.com/caasd/caasd/transport"
 )
 
 // rtcNode is node() with every log line, at debug level, written to logs.
 func rtcNode(t testing.TB, env *testenv.Env, vars map[string]string, logs io.Writer) *server.Server {
 	t.Helper()
-	cfg := env.Config(t, vars)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := server.Start(ctx, cfg, debugLogger(logs))
-	if err != nil {
-		t.Fatalf("start caasd: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		s.Close(ctx, transport.CloseGoingAway)
-	})
-	return s
+	return nodeWithLogger(t, env, vars, debugLogger(logs))
 }
 
 // debugLogger writes every log line, at debug level, to w as JSON.

@@ -10,26 +10,36 @@ import (
 	"github.com/caasd/caasd/transport"
 )
 
-// poll answers a long-polling GET with every packet waiting, joined by
-// 0x1e, as soon as there is one.
-func (s *session) poll(w http.ResponseWriter, r *http.Request) {
+// enter claims the session's one pending request of a kind (active: the
+// GET or the POST flag). It returns with s.mu held; false after answering
+// the request with an error (a second pending one closes the session).
+func (s *session) enter(w http.ResponseWriter, active *bool, method, what string) bool {
 	s.mu.Lock()
 	switch {
 	case s.closed:
 		s.mu.Unlock()
 		unknownSession(w)
-		return
+		return false
 	case s.mode != modePolling:
 		s.mu.Unlock()
 		badRequest(w, fmt.Errorf("%w: the session was upgraded to websocket", ErrBadRequest))
-		return
-	case s.pollActive:
+		return false
+	case *active:
 		s.mu.Unlock()
-		badRequest(w, fmt.Errorf("%w: a GET is already pending; the session is closed", ErrOverlap))
-		s.close(transport.ClosePolicy, "overlapping polls", byServer)
+		badRequest(w, fmt.Errorf("%w: a %s is already pending; the session is closed", ErrOverlap, method))
+		s.close(transport.ClosePolicy, "overlapping "+what, byServer)
+		return false
+	}
+	*active = true
+	return true
+}
+
+// poll answers a long-polling GET with every packet waiting, joined by
+// 0x1e, as soon as there is one.
+func (s *session) poll(w http.ResponseWriter, r *http.Request) {
+	if !s.enter(w, &s.pollActive, "GET", "polls") {
 		return
 	}
-	s.pollActive = true
 	select { // a stale wake-up from before this poll
 	case <-s.pollWake:
 	default:
@@ -83,23 +93,9 @@ func (s *session) poll(w http.ResponseWriter, r *http.Request) {
 
 // post handles a long-polling POST: a payload of packets from the client.
 func (s *session) post(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	switch {
-	case s.closed:
-		s.mu.Unlock()
-		unknownSession(w)
-		return
-	case s.mode != modePolling:
-		s.mu.Unlock()
-		badRequest(w, fmt.Errorf("%w: the session was upgraded to websocket", ErrBadRequest))
-		return
-	case s.postActive:
-		s.mu.Unlock()
-		badRequest(w, fmt.Errorf("%w: a POST is already pending; the session is closed", ErrOverlap))
-		s.close(transport.ClosePolicy, "overlapping posts", byServer)
+	if !s.enter(w, &s.postActive, "POST", "posts") {
 		return
 	}
-	s.postActive = true
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
