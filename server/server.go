@@ -96,7 +96,11 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Serv
 		s.wg.Wait()
 		return nil, err
 	}
-	s.startEngine(bg)
+	if err := s.startEngine(bg); err != nil {
+		cancel()
+		s.wg.Wait()
+		return nil, err
+	}
 	if err := s.listen(); err != nil {
 		cancel()
 		s.wg.Wait()
@@ -228,7 +232,7 @@ func (s *Server) startPersistence(ctx, bg context.Context) error {
 	return nil
 }
 
-func (s *Server) startEngine(bg context.Context) {
+func (s *Server) startEngine(bg context.Context) error {
 	s.conns = transport.NewRegistry()
 	s.startWebRTC(bg)
 	convs := persistence.NewConversations(s.db, s.rdb, s.cfg.Rooms.AuthzCacheTTL, s.metrics)
@@ -247,10 +251,14 @@ func (s *Server) startEngine(bg context.Context) {
 
 	verifier := auth.NewVerifier(s.cfg.JWTSecret)
 	s.verifier = verifier
-	s.ws = transport.NewWSServer(transport.WSConfig{
+	ws, err := transport.NewWSServer(transport.WSConfig{
 		NodeID: s.cfg.NodeID, MaxFrameBytes: s.cfg.Limits.MaxFrameBytes, HardMaxFrameBytes: s.cfg.Limits.HardMaxFrameBytes,
 		OutboundQueueLen: s.cfg.Limits.OutboundQueueLen, MaxConnections: 200000,
 	}, verifier, s.engine, s.conns, s.logger.With("component", "ws"), s.metrics)
+	if err != nil {
+		return err
+	}
+	s.ws = ws
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.ws.Run(bg) }()
 	s.sio = socketio.NewServer(socketio.Config{
@@ -276,6 +284,7 @@ func (s *Server) startEngine(bg context.Context) {
 	(&admin.Rooms{Engine: s.engine, Log: audit, Convs: convs, Verifier: verifier, Logger: s.logger}).Register(mux)
 	s.registerWebRTC(mux, verifier)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug)}
+	return nil
 }
 
 func (s *Server) listen() error {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -11,12 +12,18 @@ func FuzzDecodeNative(f *testing.F) {
 		`{"event":"joinRoom","data":{"conversation_id":"c"}}`,
 		`{"event":"sendMessage","data":{"message_id":"m","conversation_id":"c","content":{"type":"text","text":"hi"}}}`,
 		`{"event":"leaveRoom"}`, `{"event":""}`, `{"data":1}`, `{}`, `[]`, `null`, ``, `{`, `{"event":1}`,
-		`{"event":"` + string(make([]byte, 70)) + `"}`, "{\"event\":\"a\",\"data\":\xff}",
+		`{"event":"` + string(make([]byte, 70)) + `"}`, `{"EVENT":"a","Data":[1,{"x":"}"}]}`, `{"event":"a\u0062"}`,
+		`{"data":null,"event":"x","event":"y"}`, ` { "event" : "z" , "data" : "s\"}" } `, `{"event":null}`, "{\"event\":\"a\",\"data\":\xff}",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		name, data, err := DecodeNative(frame)
+		// The scanning decoder agrees with the general one.
+		sName, sData, sErr := decodeNativeSlow(frame)
+		if (err == nil) != (sErr == nil) || name != sName || !bytes.Equal(data, sData) {
+			t.Fatalf("fast (%q, %q, %v) != general (%q, %q, %v)", name, data, err, sName, sData, sErr)
+		}
 		if err != nil {
 			return
 		}

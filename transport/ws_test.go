@@ -1,0 +1,386 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/caasd/caasd/internal/auth"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const testSecret = "transport-test-secret"
+
+type event struct{ name, data string }
+
+// recorder is a Handler that records what its connections receive.
+type recorder struct {
+	mu     sync.Mutex
+	conns  []Conn
+	events chan event
+	closed chan string
+}
+
+func (r *recorder) Open(c Conn) Session {
+	r.mu.Lock()
+	r.conns = append(r.conns, c)
+	r.mu.Unlock()
+	return &recSession{r: r, c: c}
+}
+
+func (r *recorder) conn(i int) Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns[i]
+}
+
+type recSession struct {
+	r *recorder
+	c Conn
+}
+
+func (s *recSession) Event(name string, data []byte, _ uint64) {
+	s.r.events <- event{name, string(data)}
+}
+func (s *recSession) Closed() { s.r.closed <- s.c.ID() }
+
+type nopMetrics struct{}
+
+func (nopMetrics) ConnOpened()   {}
+func (nopMetrics) ConnClosed()   {}
+func (nopMetrics) SlowConsumer() {}
+
+// startWS serves /ws on a loopback port until the test ends.
+func startWS(tb testing.TB, cfg WSConfig) (*WSServer, *recorder, string) {
+	tb.Helper()
+	rec := &recorder{events: make(chan event, 1024), closed: make(chan string, 1024)}
+	if cfg.MaxFrameBytes == 0 {
+		cfg.MaxFrameBytes = 64 << 10
+	}
+	if cfg.HardMaxFrameBytes == 0 {
+		cfg.HardMaxFrameBytes = 1 << 20
+	}
+	if cfg.OutboundQueueLen == 0 {
+		cfg.OutboundQueueLen = 256
+	}
+	cfg.NodeID, cfg.MaxConnections = "t", 10000
+	s, err := NewWSServer(cfg, auth.NewVerifier(testSecret), rec, NewRegistry(), slog.New(slog.DiscardHandler), nopMetrics{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	tb.Cleanup(func() {
+		hs.Close()
+		cancel()
+		<-done
+	})
+	return s, rec, hs.Listener.Addr().String()
+}
+
+// rawClient is a WebSocket client written against the RFC, so that tests
+// can send what a library would not: split, fragmented and bad frames.
+type rawClient struct {
+	tb   testing.TB
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dialRaw(tb testing.TB, addr, query string) *rawClient {
+	tb.Helper()
+	tok, err := auth.Mint(testSecret, auth.Principal{UserID: "u1", TenantID: "t1"}, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	req := "GET /ws?token=" + tok + query + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		tb.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		tb.Fatalf("upgrade: %s, accept %q", resp.Status, resp.Header.Get("Sec-WebSocket-Accept"))
+	}
+	return &rawClient{tb: tb, conn: conn, br: br}
+}
+
+func (c *rawClient) write(b []byte) {
+	c.tb.Helper()
+	if _, err := c.conn.Write(b); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// read returns the next server frame's opcode and payload.
+func (c *rawClient) read() (byte, []byte) {
+	c.tb.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		c.tb.Fatalf("read frame: %v", err)
+	}
+	if h[1]&0x80 != 0 || h[0]&0x80 == 0 {
+		c.tb.Fatalf("server frame masked or not final: %x", h)
+	}
+	n := uint64(h[1] & 0x7F)
+	switch n {
+	case 126:
+		var b [2]byte
+		_, _ = io.ReadFull(c.br, b[:])
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		_, _ = io.ReadFull(c.br, b[:])
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		c.tb.Fatalf("read payload: %v", err)
+	}
+	return h[0] & 0x0F, p
+}
+
+// readClose reads frames up to a close frame and returns its code.
+func (c *rawClient) readClose() uint16 {
+	c.tb.Helper()
+	for {
+		op, p := c.read()
+		if op == opClose {
+			if len(p) < 2 {
+				return 1005
+			}
+			return binary.BigEndian.Uint16(p)
+		}
+	}
+}
+
+func waitEvent(tb testing.TB, rec *recorder) event {
+	tb.Helper()
+	select {
+	case e := <-rec.events:
+		return e
+	case <-time.After(5 * time.Second):
+		tb.Fatal("no event")
+		return event{}
+	}
+}
+
+func waitClosed(tb testing.TB, rec *recorder) {
+	tb.Helper()
+	select {
+	case <-rec.closed:
+	case <-time.After(5 * time.Second):
+		tb.Fatal("connection not released")
+	}
+}
+
+func TestWSSplitAndFragmentedFramesArriveWhole(t *testing.T) {
+	_, rec, addr := startWS(t, WSConfig{})
+	c := dialRaw(t, addr, "")
+	// One frame, a byte per write.
+	for _, b := range clientFrame(t, 0x81, []byte(`{"event":"a","data":{"x":1}}`)) {
+		c.write([]byte{b})
+		time.Sleep(time.Millisecond)
+	}
+	if e := waitEvent(t, rec); e != (event{"a", `{"x":1}`}) {
+		t.Fatalf("got %+v", e)
+	}
+	// Three fragments with a ping between them, in one write.
+	var b []byte
+	b = append(b, clientFrame(t, 0x01, []byte(`{"event":"b",`))...)
+	b = append(b, clientFrame(t, 0x89, []byte("hi"))...)
+	b = append(b, clientFrame(t, 0x00, []byte(`"data":`))...)
+	b = append(b, clientFrame(t, 0x80, []byte(`[1,2]}`))...)
+	c.write(b)
+	if op, p := c.read(); op != opPong || string(p) != "hi" {
+		t.Fatalf("want pong hi, got %d %q", op, p)
+	}
+	if e := waitEvent(t, rec); e != (event{"b", `[1,2]`}) {
+		t.Fatalf("got %+v", e)
+	}
+	// Bad input in a whole frame gets an error event; the socket stays.
+	c.write(clientFrame(t, 0x81, []byte(`{"event":`)))
+	op, p := c.read()
+	if op != opText || !strings.Contains(string(p), `"invalid_message"`) {
+		t.Fatalf("got %d %s", op, p)
+	}
+	c.write(clientFrame(t, 0x81, []byte(`{"event":"c"}`)))
+	if e := waitEvent(t, rec); e.name != "c" {
+		t.Fatalf("got %+v", e)
+	}
+}
+
+func TestWSBatchedFramesKeepOrder(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			_, rec, addr := startWS(t, WSConfig{})
+			q := ""
+			if batch {
+				q = "&batch=1"
+			}
+			c := dialRaw(t, addr, q)
+			c.write(clientFrame(t, 0x81, []byte(`{"event":"hello"}`)))
+			waitEvent(t, rec)
+			conn := rec.conn(0)
+			const n = 200
+			for i := range n {
+				if !conn.Send(NewFrame("n", []byte(fmt.Sprint(i)))) {
+					t.Fatalf("send %d refused", i)
+				}
+			}
+			next, arrays := 0, 0
+			for next < n {
+				op, p := c.read()
+				if op != opText {
+					t.Fatalf("opcode %d", op)
+				}
+				var evs []struct {
+					Event string `json:"event"`
+					Data  int    `json:"data"`
+				}
+				if p[0] == '[' {
+					if !batch {
+						t.Fatalf("array without batch=1: %.40s", p)
+					}
+					arrays++
+				} else {
+					p = append(append([]byte{'['}, p...), ']')
+				}
+				if err := json.Unmarshal(p, &evs); err != nil {
+					t.Fatalf("%v: %.80s", err, p)
+				}
+				for _, e := range evs {
+					if e.Event != "n" || e.Data != next {
+						t.Fatalf("event %d: got %+v", next, e)
+					}
+					next++
+				}
+			}
+			t.Logf("%d events, %d arrays", n, arrays)
+		})
+	}
+}
+
+func TestWSCloseHandshakes(t *testing.T) {
+	_, rec, addr := startWS(t, WSConfig{})
+	// The client closes: its code comes back and the connection is released.
+	c := dialRaw(t, addr, "")
+	c.write(clientFrame(t, 0x88, []byte{0x0F, 0xA0, 'b', 'y', 'e'})) // 4000
+	if code := c.readClose(); code != 4000 {
+		t.Fatalf("echoed close %d", code)
+	}
+	_ = c.conn.Close()
+	waitClosed(t, rec)
+	// The server closes with a code, which the client sees.
+	c2 := dialRaw(t, addr, "")
+	c2.write(clientFrame(t, 0x81, []byte(`{"event":"x"}`)))
+	waitEvent(t, rec)
+	rec.conn(1).Close(CloseServiceRestart, "server shutting down")
+	if code := c2.readClose(); code != CloseServiceRestart {
+		t.Fatalf("close %d", code)
+	}
+	c2.write(clientFrame(t, 0x88, []byte{0x03, 0xF4}))
+	waitClosed(t, rec)
+	// A protocol fault: an unmasked frame gets 1002; a client that does not
+	// answer the close is cut after the grace period.
+	c3 := dialRaw(t, addr, "")
+	c3.write([]byte{0x81, 0x01, 'a'})
+	if code := c3.readClose(); code != closeProtocolError {
+		t.Fatalf("close %d", code)
+	}
+	waitClosed(t, rec)
+	// A frame above the hard limit gets 1009 before it is buffered.
+	c4 := dialRaw(t, addr, "")
+	c4.write([]byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x10, 0, 0, 0, 1, 2, 3, 4})
+	if code := c4.readClose(); code != CloseTooBig {
+		t.Fatalf("close %d", code)
+	}
+}
+
+func TestWSSlowConsumerIsCutOffOthersAreNot(t *testing.T) {
+	_, rec, addr := startWS(t, WSConfig{OutboundQueueLen: 64, WriteTimeout: time.Second})
+	slow := dialRaw(t, addr, "")
+	slow.write(clientFrame(t, 0x81, []byte(`{"event":"s"}`)))
+	waitEvent(t, rec)
+	fast := dialRaw(t, addr, "")
+	fast.write(clientFrame(t, 0x81, []byte(`{"event":"f"}`)))
+	waitEvent(t, rec)
+	big := NewFrame("big", []byte(`"`+strings.Repeat("x", 64<<10)+`"`))
+	sent := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.conn(0).Send(big) {
+		sent++
+		if time.Now().After(deadline) {
+			t.Fatal("a client that does not read was never cut off")
+		}
+		if sent%16 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitClosed(t, rec)
+	t.Logf("cut off after %d frames of 64 KiB", sent)
+	// The other connection is untouched.
+	if !rec.conn(1).Send(NewFrame("ok", nil)) {
+		t.Fatal("fast connection refused a frame")
+	}
+	if op, p := fast.read(); op != opText || !strings.Contains(string(p), `"ok"`) {
+		t.Fatalf("fast got %d %s", op, p)
+	}
+}
+
+func TestWSConnectionsCostNoGoroutine(t *testing.T) {
+	_, rec, addr := startWS(t, WSConfig{})
+	before := runtime.NumGoroutine()
+	const n = 300
+	clients := make([]*rawClient, n)
+	for i := range n {
+		clients[i] = dialRaw(t, addr, "")
+		clients[i].write(clientFrame(t, 0x81, []byte(`{"event":"hi"}`)))
+	}
+	for range n {
+		waitEvent(t, rec)
+	}
+	// The HTTP server's goroutines end with their hijacked requests.
+	var after int
+	for range 100 {
+		if after = runtime.NumGoroutine(); after-before < 10 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after-before >= 10 {
+		t.Fatalf("%d goroutines for %d idle connections", after-before, n)
+	}
+	for _, c := range clients {
+		_ = c.conn.Close()
+	}
+	for range n {
+		waitClosed(t, rec)
+	}
+}
