@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,9 +16,17 @@ import (
 // poller is one epoll set of client sockets. Sockets are registered
 // edge-triggered for reading and writing once, so a busy socket costs no
 // epoll_ctl call per write.
+//
+// The set is never waited on in a blocking epoll_wait: that would hold the
+// runtime's P for the whole wait, and with GOMAXPROCS=1 every other
+// goroutine would wait for sysmon to take it back (up to 10 ms a hop).
+// Instead the epoll descriptor itself is registered with the runtime's
+// poller, and the goroutine parks until it is readable (a nested epoll
+// is readable when it has ready events).
 type poller struct {
-	epfd   int
-	wakefd int // an eventfd in the set, so that stop wakes the waiter
+	epfd int
+	file *os.File        // epfd, in the runtime's poller; closing it stops wait
+	raw  syscall.RawConn // of file
 
 	mu    sync.Mutex
 	conns []*wsConn // by fd
@@ -34,18 +44,17 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("epoll nonblock: %w", err)
+	}
+	file := os.NewFile(uintptr(epfd), "epoll")
+	raw, err := file.SyscallConn()
 	if err != nil {
-		_ = unix.Close(epfd)
-		return nil, fmt.Errorf("eventfd: %w", err)
+		_ = file.Close()
+		return nil, fmt.Errorf("epoll raw conn: %w", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(wakefd)
-		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
-	}
-	return &poller{epfd: epfd, wakefd: wakefd}, nil
+	return &poller{epfd: epfd, file: file, raw: raw}, nil
 }
 
 // add registers c's socket.
@@ -99,25 +108,27 @@ func (p *poller) each(fn func(*wsConn)) {
 	}
 }
 
-// wait blocks until sockets are ready (msec < 0: no limit) and appends
-// their events to out. A wake from stop yields no event.
-func (p *poller) wait(raw []unix.EpollEvent, out []pollEvent, msec int) ([]pollEvent, error) {
-	n, err := unix.EpollWait(p.epfd, raw, msec)
-	if errors.Is(err, unix.EINTR) {
-		return out, nil
-	}
+// wait appends the events of ready sockets to out. With block it parks
+// until there is at least one; it fails once the poller is closed.
+func (p *poller) wait(raw []unix.EpollEvent, out []pollEvent, block bool) ([]pollEvent, error) {
+	var n int
+	var werr error
+	err := p.raw.Read(func(uintptr) bool {
+		n, werr = unix.EpollWait(p.epfd, raw, 0)
+		if errors.Is(werr, unix.EINTR) {
+			n, werr = 0, nil
+		}
+		return n > 0 || werr != nil || !block
+	})
 	if err != nil {
-		return out, fmt.Errorf("epoll_wait: %w", err)
+		return out, fmt.Errorf("epoll wait: %w", err)
+	}
+	if werr != nil {
+		return out, fmt.Errorf("epoll_wait: %w", werr)
 	}
 	for _, ev := range raw[:n] {
-		fd := int(ev.Fd)
-		if fd == p.wakefd {
-			var b [8]byte
-			_, _ = unix.Read(p.wakefd, b[:])
-			continue
-		}
 		out = append(out, pollEvent{
-			fd:       fd,
+			fd:       int(ev.Fd),
 			readable: ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 			writable: ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 		})
@@ -125,15 +136,8 @@ func (p *poller) wait(raw []unix.EpollEvent, out []pollEvent, msec int) ([]pollE
 	return out, nil
 }
 
-func (p *poller) wake() {
-	one := [8]byte{1}
-	_, _ = unix.Write(p.wakefd, one[:])
-}
-
-func (p *poller) close() {
-	_ = unix.Close(p.epfd)
-	_ = unix.Close(p.wakefd)
-}
+// close stops wait and closes the set.
+func (p *poller) close() { _ = p.file.Close() }
 
 const pollBatch = 256
 

@@ -169,7 +169,7 @@ func (s *WSServer) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, l := range s.loops {
 		wg.Add(2)
-		go func() { defer wg.Done(); l.runPoller(ctx) }()
+		go func() { defer wg.Done(); l.runPoller() }()
 		go func() { defer wg.Done(); l.runFlusher(ctx) }()
 	}
 	t := time.NewTicker(sweepInterval)
@@ -200,7 +200,6 @@ func (s *WSServer) Run(ctx context.Context) {
 	}
 	wg.Wait()
 	s.each(func(c *wsConn) { c.release() })
-	s.closeLoops()
 }
 
 func (s *WSServer) each(fn func(*wsConn)) {

@@ -90,17 +90,13 @@ func (l *wsLoop) flushRound(buf []byte) []byte {
 	}
 }
 
-// runPoller reads ready sockets until ctx ends.
-func (l *wsLoop) runPoller(ctx context.Context) {
+// runPoller reads ready sockets until the poller is closed.
+func (l *wsLoop) runPoller() {
 	raw := newPollEvents()
 	var events, again, next []pollEvent
-	for ctx.Err() == nil {
-		msec := -1
-		if len(again) > 0 {
-			msec = 0
-		}
+	for {
 		var err error
-		events, err = l.p.wait(raw, events[:0], msec)
+		events, err = l.p.wait(raw, events[:0], len(again) == 0)
 		if err != nil {
 			return
 		}
@@ -141,5 +137,5 @@ func (l *wsLoop) read(c *wsConn) bool {
 	return false
 }
 
-// stop wakes the poller so it sees its context end.
-func (l *wsLoop) stop() { l.p.wake() }
+// stop ends runPoller.
+func (l *wsLoop) stop() { l.p.close() }
