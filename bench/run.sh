@@ -93,7 +93,7 @@ start_stack() {
 	REDIS_PID=$!
 	wait_port "$REDIS_PORT" 20 || { log "redis did not start"; return 1; }
 
-	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -data "$CASE_DIR/data" -partitions "${KAFKA_PARTITIONS:-8}" -max-run "$((CASE_TIMEOUT + 120))s" \
+	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -data "$CASE_DIR/data" -partitions "${KAFKA_PARTITIONS:-8}" -kafka-sync="${KAFKA_SYNC:-false}" -max-run "$((CASE_TIMEOUT + 120))s" \
 		>"$CASE_DIR/services.out" 2>"$CASE_DIR/services.err" &
 	SERVICES_PID=$!
 	for _ in $(seq 300); do grep -q '^MONGO_URI=' "$CASE_DIR/services.out" 2>/dev/null && break; sleep 0.2; done

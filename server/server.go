@@ -121,7 +121,7 @@ func (s *Server) startEmbedded() error {
 	k, r, m := s.cfg.Embedded()
 	var err error
 	if k {
-		s.kafka, err = embedded.StartKafka(filepath.Join(s.cfg.DataDir, "kafka"), 0, int32(s.cfg.Kafka.Partitions))
+		s.kafka, err = embedded.StartKafka(filepath.Join(s.cfg.DataDir, "kafka"), 0, int32(s.cfg.Kafka.Partitions), true)
 		if err != nil {
 			return err
 		}

@@ -55,7 +55,6 @@ type WSServer struct {
 	conns    *Registry
 	loops    []*wsLoop
 	nextID   atomic.Uint64
-	active   atomic.Int64 // sockets held by the loops
 
 	stopMu  sync.RWMutex
 	stopped bool
@@ -141,7 +140,6 @@ func (s *WSServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.conns.Add(c)
 	s.metrics.ConnOpened()
-	s.active.Add(1)
 	c.session = s.handler.Open(c)
 	if len(buffered) > 0 { // frames the client sent right behind its request
 		c.onData(buffered)
@@ -154,7 +152,6 @@ func (s *WSServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sysClose(fd)
 		s.conns.Remove(c)
 		s.metrics.ConnClosed()
-		s.active.Add(-1)
 		c.session.Closed()
 	}
 }

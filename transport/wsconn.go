@@ -302,7 +302,6 @@ func (c *wsConn) release() {
 	s := c.server
 	s.conns.Remove(c)
 	s.metrics.ConnClosed()
-	s.active.Add(-1)
 	c.session.Closed()
 }
 

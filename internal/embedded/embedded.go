@@ -24,8 +24,10 @@ type Kafka struct {
 }
 
 // StartKafka starts a one-broker cluster keeping its data in dir (empty:
-// in memory) and listening on addr's port (0: any).
-func StartKafka(dir string, port int, partitions int32, topics ...string) (*Kafka, error) {
+// in memory) and listening on addr's port (0: any). With syncWrites every
+// produce is fsynced before it is acknowledged; without, writes rely on the
+// page cache as Kafka's default does (log.flush.interval.messages=MAX).
+func StartKafka(dir string, port int, partitions int32, syncWrites bool, topics ...string) (*Kafka, error) {
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.Ports(port),
@@ -40,7 +42,10 @@ func StartKafka(dir string, port int, partitions int32, topics ...string) (*Kafk
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("kafka data dir: %w", err)
 		}
-		opts = append(opts, kfake.DataDir(dir), kfake.SyncWrites())
+		opts = append(opts, kfake.DataDir(dir))
+		if syncWrites {
+			opts = append(opts, kfake.SyncWrites())
+		}
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

@@ -38,7 +38,7 @@ func Start(t testing.TB) *Env {
 	t.Helper()
 	e := &Env{}
 	e.RedisURL = StartRedis(t)
-	k, err := embedded.StartKafka("", 0, 4)
+	k, err := embedded.StartKafka("", 0, 4, false)
 	if err != nil {
 		t.Fatalf("kafka: %v", err)
 	}

@@ -34,16 +34,17 @@ func main() {
 	partitions := flag.Int("partitions", 8, "partitions of the seeded topics (caasd's KAFKA_PARTITIONS)")
 	topics := flag.String("topics", "chat.messages,chat.persistence.events,room.moderation.events,webrtc.recording.events", "topics to create at start")
 	maxRun := flag.Duration("max-run", 2*time.Hour, "stop by itself after this long")
+	kafkaSync := flag.Bool("kafka-sync", false, "fsync every produce before acknowledging it (Kafka's default, and this default, is the page cache: durability comes from replicas)")
 	flag.Parse()
-	if err := run(*dir, *kafkaPort, *mongoAddr, int32(*partitions), strings.Split(*topics, ","), *maxRun); err != nil {
+	if err := run(*dir, *kafkaPort, *kafkaSync, *mongoAddr, int32(*partitions), strings.Split(*topics, ","), *maxRun); err != nil {
 		fmt.Fprintln(os.Stderr, "services:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, kafkaPort int, mongoAddr string, partitions int32, topics []string, maxRun time.Duration) error {
+func run(dir string, kafkaPort int, kafkaSync bool, mongoAddr string, partitions int32, topics []string, maxRun time.Duration) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	k, err := embedded.StartKafka(filepath.Join(dir, "kafka"), kafkaPort, partitions, topics...)
+	k, err := embedded.StartKafka(filepath.Join(dir, "kafka"), kafkaPort, partitions, kafkaSync, topics...)
 	if err != nil {
 		return err
 	}
