@@ -54,7 +54,8 @@ type room struct {
 
 	batch          []*pb.SendMessage
 	flushScheduled bool
-	inflight       []*outMsg // in seq order
+	assigning      *assignment // the batch waiting for its seqs
+	inflight       []*outMsg   // in seq order
 	byID           map[string]*outMsg
 	passivating    bool
 }
@@ -152,6 +153,8 @@ func (r *room) Receive(ctx actor.Context) {
 		r.enqueue(ctx, m)
 	case *flushNow:
 		r.flush(ctx)
+	case *assignment:
+		r.assigned(ctx, m)
 	case *produced:
 		r.onProduced(ctx, m)
 	case *reproduce:
@@ -192,6 +195,7 @@ func (r *room) Receive(ctx actor.Context) {
 		if r.expiryTimer != nil {
 			r.expiryTimer.Stop()
 		}
+		r.finishSends(ctx)
 		r.writeSnapshot(ctx)
 		r.releaseLease()
 	}
@@ -379,7 +383,7 @@ func (r *room) leave(ctx actor.Context, ref *pb.ConnRef, ack uint64) {
 
 // maybePassivate stops an idle room: no member online, nothing in flight.
 func (r *room) maybePassivate(ctx actor.Context) {
-	if r.passivating || len(r.online) > 0 || len(r.batch) > 0 || len(r.byID) > 0 {
+	if r.passivating || len(r.online) > 0 || len(r.batch) > 0 || r.assigning != nil || len(r.byID) > 0 {
 		return
 	}
 	r.stop(ctx)
