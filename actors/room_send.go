@@ -178,6 +178,8 @@ func (r *room) newMessage(m *pb.SendMessage, seq int64, now time.Time) wire.Mess
 	}
 }
 
+// accept sends a sequenced message to Kafka; body is its message:new data
+// without seq (as in the recent list).
 func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assignment, now time.Time, body []byte) {
 	t := r.resolve(m.Conn)
 	switch {
@@ -195,7 +197,7 @@ func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assign
 			return
 		}
 	}
-	data := wire.Marshal(r.newMessage(m, a.Seq, now))
+	data := wire.WithSeq(body, a.Seq)
 	o := &outMsg{
 		body: body,
 		seq:  a.Seq, id: m.MessageId, sender: t, ack: m.Ack, first: now, replay: a.Dup,
