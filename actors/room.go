@@ -41,6 +41,7 @@ type room struct {
 	createdAt         time.Time
 	lastActivity      time.Time
 	snapshotScheduled bool
+	countersScheduled bool
 	expiryTimer       *time.Timer
 
 	lease          *persistence.Lease

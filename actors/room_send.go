@@ -334,7 +334,7 @@ func (r *room) release() {
 			r.lastSeq = o.seq
 		}
 		r.counters.Messages++
-		r.changed()
+		r.counted()
 		r.remember(o.seq, o.frame)
 		r.fanout(o.frame)
 		acc := wire.MessageAccepted{MessageID: o.id, ConversationID: r.key.conv, Seq: o.seq}
