@@ -53,12 +53,11 @@ type room struct {
 	markers      map[string]int64 // user → last read seq; nil until loaded
 	markersDirty map[string]int64
 
-	batch          []*pb.SendMessage
-	flushScheduled bool
-	assigning      *assignment // the batch waiting for its seqs
-	inflight       []*outMsg   // in seq order
-	byID           map[string]*outMsg
-	passivating    bool
+	batch       []*pb.SendMessage
+	assigning   *assignment // the batch waiting for its seqs
+	inflight    []*outMsg   // in seq order
+	byID        map[string]*outMsg
+	passivating bool
 }
 
 // member is one online connection of the room.
@@ -104,7 +103,6 @@ type waiter struct {
 
 // Room-internal messages.
 type (
-	flushNow struct{}
 	produced struct {
 		id  string
 		err error
@@ -152,8 +150,6 @@ func (r *room) Receive(ctx actor.Context) {
 			return
 		}
 		r.enqueue(ctx, m)
-	case *flushNow:
-		r.flush(ctx)
 	case *assignment:
 		r.assigned(ctx, m)
 	case *produced:

@@ -12,11 +12,11 @@ import (
 	"github.com/caasd/caasd/transport"
 )
 
-// enqueue checks a message against the room and queues it for the next
-// flush. The flush is a message to self, so every send already in the
-// mailbox joins the same batch; while one batch waits for its seqs, the
-// next gathers, so a room has at most one assignment in flight and its
-// messages keep their order.
+// enqueue checks a message against the room and sends it on for its seq
+// at once, unless a batch of the room waits for its seqs: then it joins the
+// next batch, which goes when that answer is in. A room has at most one
+// assignment in flight, so its messages keep their order, and a busy room
+// gathers its messages into batches by itself.
 func (r *room) enqueue(ctx actor.Context, m *pb.SendMessage) {
 	// The sender is resolved only to refuse: accept resolves it once for
 	// the messages that go on.
@@ -42,14 +42,8 @@ func (r *room) enqueue(ctx actor.Context, m *pb.SendMessage) {
 		return
 	}
 	r.batch = append(r.batch, m)
-	r.scheduleFlush(ctx)
-}
-
-// scheduleFlush makes sure a flush follows what is in the mailbox now.
-func (r *room) scheduleFlush(ctx actor.Context) {
-	if !r.flushScheduled {
-		r.flushScheduled = true
-		ctx.Send(r.self, &flushNow{})
+	if r.assigning == nil {
+		r.flush(ctx)
 	}
 }
 
@@ -74,7 +68,6 @@ func (a *assignment) len() int {
 // flush asks for the batch's seqs, unless a batch already waits for its
 // own: that one's answer flushes again.
 func (r *room) flush(ctx actor.Context) {
-	r.flushScheduled = false
 	if len(r.batch) == 0 || r.assigning != nil {
 		return
 	}
@@ -127,9 +120,7 @@ func (r *room) assigned(ctx actor.Context, a *assignment) {
 			r.accept(ctx, m, a.res[i], a.now, a.bodies[i])
 		}
 	}
-	if len(r.batch) > 0 {
-		r.scheduleFlush(ctx)
-	}
+	r.flush(ctx)
 	if r.handingOver {
 		r.handover(ctx)
 	}
