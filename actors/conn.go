@@ -114,15 +114,16 @@ func (a *connActor) leaveRoom(m *inbound) {
 
 func (a *connActor) sendMessage(m *inbound) {
 	var req wire.SendMessage
-	if err := decode(m.data, &req); err != nil {
+	if err := decodeWith(m.data, &req, wire.DecodeSendMessage); err != nil {
 		a.reject(m.ack, req, wire.Errorf(wire.CodeInvalidMessage, "sendMessage needs {message_id, conversation_id, content}: "+err.Error()))
 		return
 	}
-	if werr := validateSend(&req, &a.e.deps.Limits); werr != nil {
+	text, werr := validateSend(&req, &a.e.deps.Limits)
+	if werr != nil {
 		a.reject(m.ack, req, werr)
 		return
 	}
-	if werr := a.e.limiter.Allow(a.user.TenantId+"/"+a.user.UserId, textOf(req.Content)); werr != nil {
+	if werr := a.e.limiter.Allow(a.user.TenantId+"/"+a.user.UserId, text); werr != nil {
 		a.reject(m.ack, req, werr)
 		return
 	}
@@ -136,12 +137,17 @@ func (a *connActor) reject(ack uint64, req wire.SendMessage, werr *wire.Error) {
 	a.send(ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: req.MessageID, ConversationID: req.ConversationID, Code: werr.Code, Message: werr.Message})
 }
 
-// decode parses an event's data object; absent data is an empty object.
+// decode parses an event's data object; absent data is an error.
 func decode(data []byte, v any) error {
+	return decodeWith(data, v, json.Unmarshal)
+}
+
+// decodeWith is decode with a decoder of v's type.
+func decodeWith[T any](data []byte, v T, dec func([]byte, T) error) error {
 	if len(data) == 0 || string(data) == "null" {
 		return fmt.Errorf("data is required")
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := dec(data, v); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
 	return nil

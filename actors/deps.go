@@ -18,12 +18,17 @@ type ConversationStore interface {
 	MaxSeq(ctx context.Context, tenant, id string) (int64, error)
 }
 
-// SeqStore assigns sequence numbers and dedups message ids.
+// SeqStore keeps the rooms' sequence counters and recent lists.
 type SeqStore interface {
-	Assign(ctx context.Context, tenant, conv string, lease *persistence.Lease, messageIDs []string, bodies [][]byte) ([]persistence.Assignment, error)
 	Init(ctx context.Context, tenant, conv string, floor func(context.Context) (int64, error)) (int64, error)
 	Release(ctx context.Context, tenant, conv, messageID string, seq int64, body []byte) error
 	Recent(ctx context.Context, tenant, conv string, maxSeq int64) ([]persistence.RecentEntry, error)
+}
+
+// SeqAssigner assigns sequence numbers and dedups message ids, answering
+// each request through its Done.
+type SeqAssigner interface {
+	Submit(r *persistence.AssignRequest) error
 }
 
 // HistoryStore reads stored messages and keeps read markers.
@@ -81,6 +86,7 @@ type Deps struct {
 	Metrics       Metrics
 	Conversations ConversationStore
 	Sequencer     SeqStore
+	Assigner      SeqAssigner
 	Producer      Publisher
 	Tracker       Confirmer
 	Conns         ConnLookup

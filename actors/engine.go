@@ -28,9 +28,10 @@ type Engine struct {
 	historySlots chan struct{}
 	historyWG    sync.WaitGroup
 
-	remote    *remote.Remote
-	keeper    *leaseKeeper
-	placement atomic.Pointer[Placement]
+	remote     *remote.Remote
+	keeper     *leaseKeeper
+	dispatcher *workerDispatcher
+	placement  atomic.Pointer[Placement]
 }
 
 // NewEngine starts an actor system with deps.
@@ -47,6 +48,7 @@ func NewEngine(deps Deps) *Engine {
 	}))
 	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events(), historySlots: make(chan struct{}, maxHistoryReads)}
 	e.rooms = newRoomTable(e)
+	e.dispatcher = newWorkerDispatcher()
 	e.keeper = newLeaseKeeper(e)
 	e.calls = newCallTable(e)
 	e.SetPlacement(localPlacement{id: deps.NodeID, addr: system.Address()})
@@ -57,12 +59,12 @@ func NewEngine(deps Deps) *Engine {
 // (if any) and SetPlacement.
 func (e *Engine) Start() { e.spawnNodeActors() }
 
-// Run drives the engine's timers (rate-limit sweeps, lease renewals) until
-// ctx ends.
+// Run drives the engine's timers (rate-limit sweeps, lease renewals) and
+// its mailbox workers until ctx ends.
 func (e *Engine) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); e.keeper.run(ctx) }()
+	wg.Go(func() { e.keeper.run(ctx) })
+	wg.Go(func() { e.dispatcher.run(ctx) })
 	e.limiter.Run(ctx)
 	wg.Wait()
 }
@@ -76,7 +78,7 @@ func (e *Engine) Open(c transport.Conn) transport.Session {
 		user: &pb.Principal{UserId: p.UserID, TenantId: p.TenantID, Roles: p.Roles},
 		ref:  &pb.ConnRef{ConnId: c.ID(), Address: e.system.Address()},
 	}
-	pid := e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }))
+	pid := e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatcher)))
 	return &session{root: e.system.Root, pid: pid}
 }
 
@@ -209,7 +211,7 @@ func (t *roomTable) pidLocked(m map[roomKey]*actor.PID, k roomKey) *actor.PID {
 	pid, ok := m[k]
 	if !ok {
 		r := newRoom(t.e, k)
-		pid = t.e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return r }))
+		pid = t.e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithDispatcher(t.e.dispatcher)))
 		m[k] = pid
 		t.e.deps.Metrics.RoomActivated()
 	}

@@ -36,7 +36,7 @@ func TestValidateSend(t *testing.T) {
 	l := limits()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			werr := validateSend(&tc.msg, &l)
+			_, werr := validateSend(&tc.msg, &l)
 			if (werr != nil) != tc.wantErr || (werr != nil && werr.Code != tc.code) {
 				t.Fatalf("got %v, want code %q", werr, tc.code)
 			}

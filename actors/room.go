@@ -41,6 +41,7 @@ type room struct {
 	createdAt         time.Time
 	lastActivity      time.Time
 	snapshotScheduled bool
+	countersScheduled bool
 	expiryTimer       *time.Timer
 
 	lease          *persistence.Lease
@@ -52,11 +53,11 @@ type room struct {
 	markers      map[string]int64 // user → last read seq; nil until loaded
 	markersDirty map[string]int64
 
-	batch          []*pb.SendMessage
-	flushScheduled bool
-	inflight       []*outMsg // in seq order
-	byID           map[string]*outMsg
-	passivating    bool
+	batch       []*pb.SendMessage
+	assigning   *assignment // the batch waiting for its seqs
+	inflight    []*outMsg   // in seq order
+	byID        map[string]*outMsg
+	passivating bool
 }
 
 // member is one online connection of the room.
@@ -102,7 +103,6 @@ type waiter struct {
 
 // Room-internal messages.
 type (
-	flushNow struct{}
 	produced struct {
 		id  string
 		err error
@@ -150,8 +150,8 @@ func (r *room) Receive(ctx actor.Context) {
 			return
 		}
 		r.enqueue(ctx, m)
-	case *flushNow:
-		r.flush(ctx)
+	case *assignment:
+		r.assigned(ctx, m)
 	case *produced:
 		r.onProduced(ctx, m)
 	case *reproduce:
@@ -192,6 +192,7 @@ func (r *room) Receive(ctx actor.Context) {
 		if r.expiryTimer != nil {
 			r.expiryTimer.Stop()
 		}
+		r.finishSends(ctx)
 		r.writeSnapshot(ctx)
 		r.releaseLease()
 	}
@@ -379,7 +380,7 @@ func (r *room) leave(ctx actor.Context, ref *pb.ConnRef, ack uint64) {
 
 // maybePassivate stops an idle room: no member online, nothing in flight.
 func (r *room) maybePassivate(ctx actor.Context) {
-	if r.passivating || len(r.online) > 0 || len(r.batch) > 0 || len(r.byID) > 0 {
+	if r.passivating || len(r.online) > 0 || len(r.batch) > 0 || r.assigning != nil || len(r.byID) > 0 {
 		return
 	}
 	r.stop(ctx)

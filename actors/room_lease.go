@@ -8,6 +8,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
 
+	pb "github.com/caasd/caasd/actors/actorspb"
+
 	"github.com/caasd/caasd/internal/wire"
 	"github.com/caasd/caasd/persistence"
 )
@@ -68,7 +70,12 @@ func (r *room) fence(ctx actor.Context, why string) {
 	}
 	r.e.deps.Logger.Warn("room activation fenced", "tenant", r.key.tenant, "conversation", r.key.conv, "why", why)
 	werr := wire.Errorf(wire.CodeUnavailable, "the room moved to another node; send again")
-	for _, m := range r.batch {
+	var waiting []*pb.SendMessage
+	if r.assigning != nil {
+		waiting = r.assigning.batch
+		r.assigning = nil
+	}
+	for _, m := range append(waiting, r.batch...) {
 		r.reply(r.resolve(m.Conn), m.Ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: m.MessageId, ConversationID: r.key.conv, Code: werr.Code, Message: werr.Message})
 	}
 	r.batch = nil
@@ -104,8 +111,8 @@ func (r *room) handover(ctx actor.Context) {
 		return
 	}
 	r.handingOver = true
-	if len(r.byID) > 0 || len(r.batch) > 0 {
-		return // finished by onProduced once the last ack is in
+	if len(r.byID) > 0 || len(r.batch) > 0 || r.assigning != nil {
+		return // finished by assigned and onProduced once the last ack is in
 	}
 	r.writeSnapshot(ctx)
 	r.stop(ctx)

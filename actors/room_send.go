@@ -12,10 +12,11 @@ import (
 	"github.com/caasd/caasd/transport"
 )
 
-// enqueue checks a message against the room and queues it for the next
-// flush. The flush is a message to self, so every send already in the
-// mailbox joins the same batch: one Redis round trip per batch, not per
-// message.
+// enqueue checks a message against the room and sends it on for its seq
+// at once, unless a batch of the room waits for its seqs: then it joins the
+// next batch, which goes when that answer is in. A room has at most one
+// assignment in flight, so its messages keep their order, and a busy room
+// gathers its messages into batches by itself.
 func (r *room) enqueue(ctx actor.Context, m *pb.SendMessage) {
 	// The sender is resolved only to refuse: accept resolves it once for
 	// the messages that go on.
@@ -36,53 +37,127 @@ func (r *room) enqueue(ctx actor.Context, m *pb.SendMessage) {
 		fail(werr)
 		return
 	}
-	if len(r.byID)+len(r.batch) >= maxRoomInflight {
+	if len(r.byID)+len(r.batch)+r.assigning.len() >= maxRoomInflight {
 		fail(wire.Errorf(wire.CodeUnavailable, "room is busy; try again"))
 		return
 	}
 	r.batch = append(r.batch, m)
-	if !r.flushScheduled {
-		r.flushScheduled = true
-		ctx.Send(r.self, &flushNow{})
+	if r.assigning == nil {
+		r.flush(ctx)
 	}
 }
 
-// flush gives the batch its seqs and sends each new message to Kafka.
+// assignment is one batch of the room waiting for its seqs. Done fills
+// res and err, closes ready, and sends the assignment to the room.
+type assignment struct {
+	batch  []*pb.SendMessage
+	bodies [][]byte
+	now    time.Time
+	ready  chan struct{}
+	res    []persistence.Assignment
+	err    error
+}
+
+func (a *assignment) len() int {
+	if a == nil {
+		return 0
+	}
+	return len(a.batch)
+}
+
+// flush asks for the batch's seqs, unless a batch already waits for its
+// own: that one's answer flushes again.
 func (r *room) flush(ctx actor.Context) {
-	batch := r.batch
-	r.batch, r.flushScheduled = nil, false
-	if len(batch) == 0 {
+	if len(r.batch) == 0 || r.assigning != nil {
 		return
 	}
+	batch := r.batch
+	r.batch = nil
 	if !r.trusted(ctx) {
 		r.batch = batch
 		r.fence(ctx, "lease expired")
 		return
 	}
 	now := time.Now().UTC()
+	a := &assignment{batch: batch, bodies: make([][]byte, len(batch)), now: now, ready: make(chan struct{})}
 	ids := make([]string, len(batch))
-	bodies := make([][]byte, len(batch))
 	for i, m := range batch {
 		ids[i] = m.MessageId
-		bodies[i] = wire.Marshal(r.newMessage(m, 0, now))
+		a.bodies[i] = wire.Marshal(r.newMessage(m, 0, now))
 	}
-	sctx, cancel := r.storeCtx()
-	assigned, err := r.e.deps.Sequencer.Assign(sctx, r.key.tenant, r.key.conv, r.lease, ids, bodies)
-	cancel()
-	if errors.Is(err, persistence.ErrFenced) {
-		r.batch = batch
+	self, root := r.self, r.e.system.Root
+	req := &persistence.AssignRequest{
+		AssignBatch: persistence.AssignBatch{Tenant: r.key.tenant, Conv: r.key.conv, Lease: r.lease, MessageIDs: ids, Bodies: a.bodies},
+		Done: func(res []persistence.Assignment, err error) {
+			a.res, a.err = res, err
+			close(a.ready)
+			root.Send(self, a)
+		},
+	}
+	if err := r.e.deps.Assigner.Submit(req); err != nil {
+		r.assignFailed(batch, err)
+		return
+	}
+	r.assigning = a
+}
+
+// assigned takes a batch's seqs and sends its messages on.
+func (r *room) assigned(ctx actor.Context, a *assignment) {
+	if r.assigning != a {
+		return // the room was fenced meanwhile: its senders were told
+	}
+	<-a.ready
+	r.assigning = nil
+	switch {
+	case errors.Is(a.err, persistence.ErrFenced):
+		r.batch = append(a.batch, r.batch...)
 		r.fence(ctx, "lease taken by another activation")
 		return
-	}
-	if err != nil {
-		r.e.deps.Logger.Warn("seq assignment failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
-		for _, m := range batch {
-			r.reply(r.resolve(m.Conn), m.Ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: m.MessageId, ConversationID: r.key.conv, Code: wire.CodeUnavailable, Message: "sequencing unavailable; send again"})
+	case a.err != nil:
+		r.assignFailed(a.batch, a.err)
+	default:
+		for i, m := range a.batch {
+			r.accept(ctx, m, a.res[i], a.now, a.bodies[i])
 		}
-		return
 	}
-	for i, m := range batch {
-		r.accept(ctx, m, assigned[i], now, bodies[i])
+	r.flush(ctx)
+	if r.handingOver {
+		r.handover(ctx)
+	}
+}
+
+// finishSends sends on, as the room stops, the batch in flight and the
+// one gathered behind it, waiting for their seqs: what the room took in
+// goes to Kafka.
+func (r *room) finishSends(ctx actor.Context) {
+	for len(r.batch) > 0 || r.assigning != nil {
+		if r.assigning == nil {
+			if r.flush(ctx); r.assigning == nil {
+				return
+			}
+		}
+		r.finishAssignment(ctx, r.assigning)
+	}
+}
+
+// finishAssignment waits for a's answer and takes it.
+func (r *room) finishAssignment(ctx actor.Context, a *assignment) {
+	t := time.NewTimer(r.e.deps.StoreTimeout + time.Second)
+	defer t.Stop()
+	select {
+	case <-a.ready:
+		r.assigned(ctx, a)
+	case <-t.C:
+		r.assigning = nil
+		r.assignFailed(a.batch, errors.New("no answer from the sequencer"))
+	}
+}
+
+// assignFailed tells the senders of batch that it got no seqs.
+func (r *room) assignFailed(batch []*pb.SendMessage, err error) {
+	r.e.deps.Logger.Warn("seq assignment failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
+	for _, m := range batch {
+		r.reply(r.resolve(m.Conn), m.Ack, wire.EvMessageFailed, wire.MessageFailed{MessageID: m.MessageId, ConversationID: r.key.conv, Code: wire.CodeUnavailable, Message: "sequencing unavailable; send again"})
 	}
 }
 
@@ -94,6 +169,8 @@ func (r *room) newMessage(m *pb.SendMessage, seq int64, now time.Time) wire.Mess
 	}
 }
 
+// accept sends a sequenced message to Kafka; body is its message:new data
+// without seq (as in the recent list).
 func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assignment, now time.Time, body []byte) {
 	t := r.resolve(m.Conn)
 	switch {
@@ -111,7 +188,7 @@ func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assign
 			return
 		}
 	}
-	data := wire.Marshal(r.newMessage(m, a.Seq, now))
+	data := wire.WithSeq(body, a.Seq)
 	o := &outMsg{
 		body: body,
 		seq:  a.Seq, id: m.MessageId, sender: t, ack: m.Ack, first: now, replay: a.Dup,
@@ -248,7 +325,7 @@ func (r *room) release() {
 			r.lastSeq = o.seq
 		}
 		r.counters.Messages++
-		r.changed()
+		r.counted()
 		r.remember(o.seq, o.frame)
 		r.fanout(o.frame)
 		acc := wire.MessageAccepted{MessageID: o.id, ConversationID: r.key.conv, Seq: o.seq}

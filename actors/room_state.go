@@ -151,8 +151,16 @@ func (r *room) restore(ctx context.Context) error {
 	return nil
 }
 
-// snapshotDelay is how long changes gather before one snapshot write.
-const snapshotDelay = 200 * time.Millisecond
+// snapshotDelay is how long changes gather before one snapshot write;
+// countersDelay is how long a message's counters and activity time may go
+// unsaved. Messages change only those, with every message, and restoring
+// them needs no precision: they are saved with the next other change, on
+// handover and on passivation, else at most once per countersDelay,
+// instead of once per snapshotDelay in a busy room.
+const (
+	snapshotDelay = 200 * time.Millisecond
+	countersDelay = 5 * time.Second
+)
 
 // changed marks the state dirty and schedules one snapshot write.
 func (r *room) changed() {
@@ -163,6 +171,18 @@ func (r *room) changed() {
 	r.snapshotScheduled = true
 	self, root := r.self, r.e.system.Root
 	time.AfterFunc(snapshotDelay, func() { root.Send(self, &snapshotNow{}) })
+}
+
+// counted marks that a message changed the counters: a snapshot follows
+// within countersDelay.
+func (r *room) counted() {
+	r.lastActivity = time.Now().UTC()
+	if r.snapshotScheduled || r.countersScheduled || r.conv == nil {
+		return
+	}
+	r.countersScheduled = true
+	self, root := r.self, r.e.system.Root
+	time.AfterFunc(countersDelay, func() { root.Send(self, &snapshotNow{}) })
 }
 
 func (r *room) snapshot() *snapshot {
@@ -213,7 +233,7 @@ func (r *room) restoreOnline() {
 // writeSnapshot saves the state now, and the read markers that moved,
 // if this activation still holds the room's lease.
 func (r *room) writeSnapshot(ctx actor.Context) {
-	r.snapshotScheduled = false
+	r.snapshotScheduled, r.countersScheduled = false, false
 	if r.conv == nil || r.lease == nil {
 		return
 	}

@@ -75,29 +75,75 @@ end
 return out
 `)
 
-// Assign gives seqs to the messages of one room, in order, if lease is
-// still the room's lease (ErrFenced otherwise); bodies are their
-// message:new data without seq, kept in the room's recent list.
-func (s *Sequencer) Assign(ctx context.Context, tenant, conv string, lease *Lease, messageIDs []string, bodies [][]byte) ([]Assignment, error) {
-	keys := make([]string, 0, len(messageIDs)+3)
-	keys = append(keys, SeqKey(tenant, conv), RecentKey(tenant, conv), LeaseKey(tenant, conv))
-	for _, id := range messageIDs {
-		keys = append(keys, StatusKey(tenant, id))
+// AssignBatch is one room's messages to sequence, in order. Lease must
+// still be the room's lease, or the whole batch is refused with ErrFenced;
+// Bodies are the messages' message:new data without seq, kept in the
+// room's recent list.
+type AssignBatch struct {
+	Tenant, Conv string
+	Lease        *Lease
+	MessageIDs   []string
+	Bodies       [][]byte
+}
+
+// assign queues b's script on pipe.
+func (s *Sequencer) assign(ctx context.Context, pipe redis.Pipeliner, b *AssignBatch, eval bool) *redis.Cmd {
+	keys := make([]string, 0, len(b.MessageIDs)+3)
+	keys = append(keys, SeqKey(b.Tenant, b.Conv), RecentKey(b.Tenant, b.Conv), LeaseKey(b.Tenant, b.Conv))
+	for _, id := range b.MessageIDs {
+		keys = append(keys, StatusKey(b.Tenant, id))
 	}
-	args := make([]any, 0, len(bodies)+5)
-	args = append(args, int(s.statusTTL/time.Second), conv, s.recentLen, int(s.recentTTL/time.Second), lease.Token)
-	for _, b := range bodies {
-		args = append(args, b)
+	args := make([]any, 0, len(b.Bodies)+5)
+	args = append(args, int(s.statusTTL/time.Second), b.Conv, s.recentLen, int(s.recentTTL/time.Second), b.Lease.Token)
+	for _, body := range b.Bodies {
+		args = append(args, body)
 	}
-	res, err := assignScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if eval {
+		return assignScript.Eval(ctx, pipe, keys, args...)
+	}
+	return assignScript.EvalSha(ctx, pipe, keys, args...)
+}
+
+// AssignMany gives seqs to the messages of several rooms in one Redis round
+// trip (two the first time Redis sees the script): one script per batch,
+// each as atomic as on its own. res[i] and errs[i] are batch i's outcome.
+func (s *Sequencer) AssignMany(ctx context.Context, batches []*AssignBatch) (res [][]Assignment, errs []error) {
+	res, errs = make([][]Assignment, len(batches)), make([]error, len(batches))
+	cmds := make([]*redis.Cmd, len(batches))
+	pipe := s.rdb.Pipeline()
+	for i, b := range batches {
+		cmds[i] = s.assign(ctx, pipe, b, false)
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	var retry []int
+	for i, c := range cmds {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			retry = append(retry, i) // the script did not run: send it whole
+		}
+	}
+	if len(retry) > 0 {
+		pipe := s.rdb.Pipeline()
+		for _, i := range retry {
+			cmds[i] = s.assign(ctx, pipe, batches[i], true)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for i, c := range cmds {
+		res[i], errs[i] = assignResult(c, len(batches[i].MessageIDs))
+	}
+	return res, errs
+}
+
+func assignResult(c *redis.Cmd, n int) ([]Assignment, error) {
+	res, err := c.StringSlice()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "FENCED") {
 			return nil, ErrFenced
 		}
 		return nil, fmt.Errorf("assign seq: %w", err)
 	}
-	if len(res) != len(messageIDs) {
-		return nil, fmt.Errorf("assign seq: %d results for %d messages", len(res), len(messageIDs))
+	if len(res) != n {
+		return nil, fmt.Errorf("assign seq: %d results for %d messages", len(res), n)
 	}
 	out := make([]Assignment, len(res))
 	for i, r := range res {

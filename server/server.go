@@ -178,6 +178,10 @@ func (s *Server) sequencer() *persistence.Sequencer {
 	return persistence.NewSequencer(s.rdb, s.cfg.Persistence.StatusTTL, s.cfg.Rooms.RecentBufferLen, s.cfg.Rooms.StateTTL)
 }
 
+// seqLinger is how long a room's sequence assignment waits for other
+// rooms' to share its Redis round trip.
+const seqLinger = time.Millisecond
+
 func (s *Server) kafkaConfig() persistence.KafkaConfig {
 	return persistence.KafkaConfig{Brokers: s.cfg.Kafka.Brokers, ClientID: "caasd-" + s.cfg.NodeID, Partitions: s.cfg.Kafka.Partitions}
 }
@@ -237,9 +241,13 @@ func (s *Server) startEngine(bg context.Context) error {
 	s.startWebRTC(bg)
 	convs := persistence.NewConversations(s.db, s.rdb, s.cfg.Rooms.AuthzCacheTTL, s.metrics)
 	audit := persistence.NewModeration(s.db, s.producer, s.cfg.Kafka.ModerationTopic)
+	seq := s.sequencer()
+	assigner := persistence.NewSeqBatcher(seq, persistence.SeqBatcherConfig{Linger: seqLinger})
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); assigner.Run(bg) }()
 	s.engine = actors.NewEngine(actors.Deps{
 		NodeID: s.cfg.NodeID, Logger: s.logger, Metrics: s.metrics,
-		Conversations: convs, Sequencer: s.sequencer(), History: persistence.NewHistory(s.db),
+		Conversations: convs, Sequencer: seq, Assigner: assigner, History: persistence.NewHistory(s.db),
 		Producer: s.producer, Tracker: s.tracker, Conns: s.conns,
 		Snapshots: persistence.NewSnapshots(s.rdb, s.cfg.Rooms.StateTTL), Moderation: audit,
 		Leases:       persistence.NewLeases(s.rdb, s.cfg.Cluster.LeaseTTL),

@@ -3,7 +3,9 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -152,6 +154,28 @@ type MessageNew struct {
 	Content        json.RawMessage `json:"content"`
 	Seq            int64           `json:"seq"`
 	CreatedAt      string          `json:"created_at"`
+}
+
+// seqZero is how a MessageNew encoded with Seq 0 holds its seq. Only
+// created_at, a timestamp, follows it, so its last occurrence is the field.
+var seqZero = []byte(`,"seq":0,"created_at":`)
+
+// WithSeq returns body, a MessageNew encoded with Seq 0, as it encodes with
+// seq: the same bytes as Marshal, without encoding the message again.
+func WithSeq(body []byte, seq int64) []byte {
+	i := bytes.LastIndex(body, seqZero)
+	if i < 0 {
+		var m MessageNew
+		_ = json.Unmarshal(body, &m)
+		m.Seq = seq
+		return Marshal(m)
+	}
+	rest := body[i+len(`,"seq":0`):]
+	out := make([]byte, 0, len(body)+20)
+	out = append(out, body[:i]...)
+	out = append(out, `,"seq":`...)
+	out = strconv.AppendInt(out, seq, 10)
+	return append(out, rest...)
 }
 
 // Marshal encodes v; the payload types above cannot fail to encode.

@@ -1,0 +1,47 @@
+package wire
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var decodeSeeds = []string{
+	`{"message_id":"m-1","conversation_id":"c","content":{"type":"text","text":"hello"}}`,
+	` { "message_id" : "m" , "content" : { "text" : "a\"b" , "type" : "text" , "x" : [1, {"y": "}"}] } , "conversation_id":"c" } `,
+	`{"message_id":"m\u00e9","conversation_id":null,"content":null}`,
+	`{"MESSAGE_ID":"m","message_id":"n"}`,
+	`{"message_id":5}`,
+	`{"message_id":"m"`,
+	`[1,2]`,
+	`"text"`,
+	`{"message_id":"\xff"}`,
+	`{"content":{"type":1,"text":true}}`,
+	`{"content":{"TYPE":"text","Text":"x"},"extra":{"a":[true,false,null,-1.5e3]}}`,
+	`{"message_id":"m","message_id":"n"}`,
+	`{}`,
+	``,
+}
+
+// FuzzDecodeSendMessage checks that the scanning decoders give what
+// json.Unmarshal gives, errors included.
+func FuzzDecodeSendMessage(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got, want SendMessage
+		gerr, werr := DecodeSendMessage(data, &got), json.Unmarshal(data, &want)
+		if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() {
+			t.Fatalf("DecodeSendMessage(%q): error %v, json.Unmarshal: %v", data, gerr, werr)
+		}
+		if werr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeSendMessage(%q) = %+v, json.Unmarshal: %+v", data, got, want)
+		}
+		var gc, wc Content
+		gerr, werr = DecodeContent(data, &gc), json.Unmarshal(data, &wc)
+		if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() || werr == nil && gc != wc {
+			t.Fatalf("DecodeContent(%q) = %+v, %v; json.Unmarshal: %+v, %v", data, gc, gerr, wc, werr)
+		}
+	})
+}

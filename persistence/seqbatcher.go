@@ -1,0 +1,166 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrSeqBusy means the sequencer batcher's queue is full: Redis is not
+// keeping up and the caller should refuse the messages.
+var ErrSeqBusy = errors.New("persistence: sequencer queue full")
+
+// ErrSeqClosed means the sequencer batcher has stopped.
+var ErrSeqClosed = errors.New("persistence: sequencer stopped")
+
+// AssignRequest is one room's batch for the SeqBatcher. Done is called
+// exactly once with the batch's outcome (ErrFenced when the lease is no
+// longer the room's), from the batcher's goroutine; it must not block.
+type AssignRequest struct {
+	AssignBatch
+	Done func([]Assignment, error)
+}
+
+// SeqBatcherConfig bounds a SeqBatcher.
+type SeqBatcherConfig struct {
+	// QueueLen bounds the requests waiting for a round trip.
+	QueueLen int
+	// MaxBatch bounds the scripts sent in one pipeline.
+	MaxBatch int
+	// Linger is how long the first request of a round trip waits for
+	// others to join it (0: only those already queued).
+	Linger time.Duration
+	// Timeout bounds one round trip.
+	Timeout time.Duration
+}
+
+// SeqBatcher sends the sequence assignments of every room of a node to
+// Redis together: the scripts of all requests waiting at the time go in one
+// pipeline, one round trip, instead of one round trip per room flush. Each
+// script stays atomic and checks its room's lease as Assign does. The
+// batcher does not order requests of one room: a room sends its next
+// request only after the previous one's Done.
+type SeqBatcher struct {
+	seq   *Sequencer
+	cfg   SeqBatcherConfig
+	queue chan *AssignRequest
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+// NewSeqBatcher returns a batcher over seq; Run drives it.
+func NewSeqBatcher(seq *Sequencer, cfg SeqBatcherConfig) *SeqBatcher {
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = 16384
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 3 * time.Second
+	}
+	return &SeqBatcher{seq: seq, cfg: cfg, queue: make(chan *AssignRequest, cfg.QueueLen)}
+}
+
+// Submit queues r without blocking: ErrSeqBusy when the queue is full,
+// ErrSeqClosed once the batcher stopped. On an error Done is not called.
+func (b *SeqBatcher) Submit(r *AssignRequest) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return ErrSeqClosed
+	}
+	select {
+	case b.queue <- r:
+		return nil
+	default:
+		return ErrSeqBusy
+	}
+}
+
+// Run sends the queued requests until ctx ends; then every request still
+// queued gets ErrSeqClosed and Submit refuses new ones.
+func (b *SeqBatcher) Run(ctx context.Context) {
+	defer b.close()
+	batch := make([]*AssignRequest, 0, b.cfg.MaxBatch)
+	var linger *time.Timer
+	if b.cfg.Linger > 0 {
+		linger = time.NewTimer(time.Hour)
+		linger.Stop()
+		defer linger.Stop()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-b.queue:
+			batch = append(batch[:0], r)
+		}
+		batch = b.gather(ctx, batch, linger)
+		b.send(ctx, batch)
+		clear(batch)
+	}
+}
+
+// gather adds what is queued to batch, waiting up to the linger for more.
+func (b *SeqBatcher) gather(ctx context.Context, batch []*AssignRequest, linger *time.Timer) []*AssignRequest {
+	for len(batch) < b.cfg.MaxBatch {
+		select {
+		case r := <-b.queue:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		break
+	}
+	if linger == nil || len(batch) >= b.cfg.MaxBatch {
+		return batch
+	}
+	linger.Reset(b.cfg.Linger)
+	defer linger.Stop()
+	for len(batch) < b.cfg.MaxBatch {
+		select {
+		case r := <-b.queue:
+			batch = append(batch, r)
+		case <-linger.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
+// send runs one pipeline for batch and answers each request.
+func (b *SeqBatcher) send(ctx context.Context, batch []*AssignRequest) {
+	// A round trip that began is finished even as ctx ends: its answers
+	// are what the rooms wait for.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.Timeout)
+	defer cancel()
+	bs := make([]*AssignBatch, len(batch))
+	for i, r := range batch {
+		bs[i] = &r.AssignBatch
+	}
+	res, errs := b.seq.AssignMany(sctx, bs)
+	for i, r := range batch {
+		r.Done(res[i], errs[i])
+	}
+}
+
+// close refuses new requests and answers the queued ones.
+func (b *SeqBatcher) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	for {
+		select {
+		case r := <-b.queue:
+			r.Done(nil, fmt.Errorf("assign seq: %w", ErrSeqClosed))
+		default:
+			return
+		}
+	}
+}
