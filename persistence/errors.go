@@ -27,3 +27,17 @@ var errIncompleteRecord = errors.New("message_id, tenant_id, conversation_id and
 // ErrInvalidRecording means recording data (a quality report, storage
 // information, a filter or a cursor) is out of range or malformed.
 var ErrInvalidRecording = errors.New("persistence: invalid recording data")
+
+// ErrSeqBusy means the sequencer batcher's queue is full: Redis is not
+// keeping up and the caller should refuse the messages.
+var ErrSeqBusy = errors.New("persistence: sequencer queue full")
+
+// ErrSeqClosed means the sequencer batcher has stopped.
+var ErrSeqClosed = errors.New("persistence: sequencer stopped")
+
+// ErrFenced means this activation's lease is gone: another activation of
+// the room holds a newer epoch, and this one must stop at once.
+var ErrFenced = errors.New("persistence: lease lost (fenced)")
+
+// ErrLeaseHeld means another live node holds the room's lease.
+var ErrLeaseHeld = errors.New("persistence: lease held by another node")

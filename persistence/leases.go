@@ -12,13 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrFenced means this activation's lease is gone: another activation of
-// the room holds a newer epoch, and this one must stop at once.
-var ErrFenced = errors.New("persistence: lease lost (fenced)")
-
-// ErrLeaseHeld means another live node holds the room's lease.
-var ErrLeaseHeld = errors.New("persistence: lease held by another node")
-
 // Lease is one activation's claim on a room, with an epoch that grows with
 // every activation.
 type Lease struct {

@@ -2,18 +2,10 @@ package persistence
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 )
-
-// ErrSeqBusy means the sequencer batcher's queue is full: Redis is not
-// keeping up and the caller should refuse the messages.
-var ErrSeqBusy = errors.New("persistence: sequencer queue full")
-
-// ErrSeqClosed means the sequencer batcher has stopped.
-var ErrSeqClosed = errors.New("persistence: sequencer stopped")
 
 // AssignRequest is one room's batch for the SeqBatcher. Done is called
 // exactly once with the batch's outcome (ErrFenced when the lease is no

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -21,9 +20,6 @@ const (
 	closeProtocolError uint16 = 1002
 	closeInvalidData   uint16 = 1007
 )
-
-// errShortFrame means the buffer holds only part of a frame: read more.
-var errShortFrame = errors.New("short frame")
 
 // frameError is a protocol fault of the client: the connection is closed
 // with code and reason.
