@@ -97,8 +97,9 @@ const touchEvery = 500 * time.Millisecond
 const maxTouchPending = 100000
 
 // commitEvery is how often marked offsets are committed; a session's last
-// marks are committed when it ends.
-const commitEvery = 200 * time.Millisecond
+// marks are committed when it ends. After a crash, what was stored since
+// the last commit is consumed again, and deduplicated.
+const commitEvery = time.Second
 
 // insertAttemptTimeout bounds one bulk insert attempt.
 const insertAttemptTimeout = 30 * time.Second
@@ -180,10 +181,14 @@ type pipeline struct {
 	in chan *sarama.ConsumerMessage
 	// slots bounds the inserts in flight.
 	slots chan struct{}
-	// flights carries batches to the committer in intake order.
+	// flights carries batches to mark in intake order.
 	flights chan *flight
-	quit    chan struct{}
-	wg      sync.WaitGroup
+	// dirty says offsets were marked since the last commit.
+	dirty chan struct{}
+	// marked is closed once marking is over.
+	marked chan struct{}
+	quit   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // flight is one batch on its way into MongoDB.
@@ -199,9 +204,11 @@ func startPipeline(ctx context.Context, p *Persister, sess sarama.ConsumerGroupS
 		in:      make(chan *sarama.ConsumerMessage, p.cfg.BatchSize),
 		slots:   make(chan struct{}, p.cfg.Concurrency),
 		flights: make(chan *flight, p.cfg.Concurrency),
+		dirty:   make(chan struct{}, 1),
+		marked:  make(chan struct{}),
 		quit:    make(chan struct{}),
 	}
-	pl.wg.Add(2)
+	pl.wg.Add(3)
 	go func() {
 		defer pl.wg.Done()
 		defer close(pl.flights)
@@ -209,7 +216,11 @@ func startPipeline(ctx context.Context, p *Persister, sess sarama.ConsumerGroupS
 	}()
 	go func() {
 		defer pl.wg.Done()
-		pl.commit()
+		pl.mark()
+	}()
+	go func() {
+		defer pl.wg.Done()
+		pl.flushCommits()
 	}()
 	return pl
 }
@@ -265,50 +276,58 @@ func (pl *pipeline) gather() {
 		pl.wg.Add(1)
 		go func() {
 			defer pl.wg.Done()
-			defer func() { <-pl.slots }()
 			defer close(f.done)
-			f.err = pl.p.persistBatch(pl.ctx, pl.sess.Context(), f.records)
+			f.err = pl.p.persistBatch(pl.ctx, pl.sess.Context(), f.records, func() { <-pl.slots })
 		}()
-		pl.flights <- f // the committer reads until flights is closed
+		pl.flights <- f // mark reads until flights is closed
 	}
 }
 
-// commit marks each batch's offsets once MongoDB has it, in intake order,
-// and commits them every commitEvery and when the session ends. After a
-// batch that failed (the session ended while it was retried) nothing more
-// is marked: its records are consumed again by the partition's next owner.
-func (pl *pipeline) commit() {
+// mark marks each batch's offsets once MongoDB has it, in intake order.
+// After a batch that failed (the session ended while it was retried)
+// nothing more is marked: its records are consumed again by the
+// partition's next owner.
+func (pl *pipeline) mark() {
+	defer close(pl.marked)
+	failed := false
+	next := map[int32]int64{}
+	for f := range pl.flights {
+		<-f.done
+		if failed || f.err != nil {
+			failed = true
+			continue
+		}
+		clear(next)
+		for _, m := range f.records {
+			next[m.Partition] = max(next[m.Partition], m.Offset+1)
+		}
+		for part, off := range next {
+			pl.sess.MarkOffset(f.records[0].Topic, part, off, "")
+		}
+		select {
+		case pl.dirty <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flushCommits commits marked offsets every commitEvery, and once more
+// when marking is over. A commit is a synchronous round trip that a broker
+// may fsync, so it never holds up marking, let alone inserting.
+func (pl *pipeline) flushCommits() {
 	tick := time.NewTicker(commitEvery)
 	defer tick.Stop()
-	dirty, failed := false, false
-	next := map[int32]int64{}
 	for {
 		select {
-		case f, ok := <-pl.flights:
-			if !ok {
-				if dirty {
-					pl.sess.Commit()
-				}
-				return
-			}
-			<-f.done
-			if failed || f.err != nil {
-				failed = true
-				continue
-			}
-			clear(next)
-			for _, m := range f.records {
-				next[m.Partition] = max(next[m.Partition], m.Offset+1)
-			}
-			for part, off := range next {
-				pl.sess.MarkOffset(f.records[0].Topic, part, off, "")
-			}
-			dirty = true
 		case <-tick.C:
-			if dirty {
+			select {
+			case <-pl.dirty:
 				pl.sess.Commit()
-				dirty = false
+			default:
 			}
+		case <-pl.marked:
+			pl.sess.Commit()
+			return
 		}
 	}
 }
@@ -329,10 +348,34 @@ type messageDoc struct {
 // unreachable until stop ends: a batch is never skipped, because Kafka
 // holds the only copy of an accepted message until MongoDB has it. Each
 // attempt runs under ctx, so an attempt under way when stop ends (a
-// rebalance) still finishes. Once MongoDB has the batch its persistence
-// events go out, then its statuses are recorded.
-func (p *Persister) persistBatch(ctx, stop context.Context, batch []*sarama.ConsumerMessage) error {
+// rebalance) still finishes. inserted is called once MongoDB is done with
+// the batch, whatever the outcome, before the batch's persistence events
+// go out and its statuses are recorded.
+func (p *Persister) persistBatch(ctx, stop context.Context, batch []*sarama.ConsumerMessage, inserted func()) error {
 	start := time.Now()
+	docs, events := p.prepare(batch)
+	if len(docs) == 0 {
+		inserted()
+		return nil
+	}
+	dups, err := p.insert(ctx, stop, docs, events)
+	inserted()
+	if err != nil {
+		return err
+	}
+	p.publish(events)
+	p.metrics.Persisted(len(docs)-dups, time.Since(start))
+	if dups > 0 {
+		p.metrics.DuplicatesSkipped(dups)
+	}
+	p.noteTouches(ctx, events)
+	p.recordStatuses(ctx, events)
+	return nil
+}
+
+// prepare turns records into documents and their persistence events;
+// an undecodable record is counted, logged and skipped.
+func (p *Persister) prepare(batch []*sarama.ConsumerMessage) ([]any, []PersistenceEvent) {
 	docs := make([]any, 0, len(batch))
 	events := make([]PersistenceEvent, 0, len(batch))
 	now := time.Now().UTC()
@@ -361,21 +404,7 @@ func (p *Persister) persistBatch(ctx, stop context.Context, batch []*sarama.Cons
 			SenderID: msg.SenderID, Seq: msg.Seq, Status: StatusPersisted, PersistedAt: now,
 		})
 	}
-	if len(docs) == 0 {
-		return nil
-	}
-	dups, err := p.insert(ctx, stop, docs, events)
-	if err != nil {
-		return err
-	}
-	p.publish(events)
-	p.metrics.Persisted(len(docs)-dups, time.Since(start))
-	if dups > 0 {
-		p.metrics.DuplicatesSkipped(dups)
-	}
-	p.noteTouches(ctx, events)
-	p.recordStatuses(ctx, events)
-	return nil
+	return docs, events
 }
 
 // insert bulk-inserts docs unordered; duplicates count as persisted, other
