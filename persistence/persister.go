@@ -29,6 +29,17 @@ type PersisterConfig struct {
 	StatusTTL   time.Duration
 	// SessionTimeout is the consumer group session timeout.
 	SessionTimeout time.Duration
+	// Local, if set, is handed each batch's persistence events as soon as
+	// MongoDB has the batch: the node's own Tracker confirms its senders'
+	// messages without waiting for the events to come back through Kafka.
+	// The events are published on PersistenceTopic all the same, for the
+	// other nodes.
+	Local Confirmer
+}
+
+// Confirmer takes persistence events in process.
+type Confirmer interface {
+	Confirm(events []PersistenceEvent)
 }
 
 // PersisterMetrics is what the persister reports.
@@ -362,6 +373,9 @@ func (p *Persister) persistBatch(ctx, stop context.Context, batch []*sarama.Cons
 	inserted()
 	if err != nil {
 		return err
+	}
+	if p.cfg.Local != nil {
+		p.cfg.Local.Confirm(events)
 	}
 	p.publish(events)
 	p.metrics.Persisted(len(docs)-dups, time.Since(start))

@@ -213,7 +213,7 @@ func (s *Server) startPersistence(ctx, bg context.Context) error {
 		Kafka: s.kafkaConfig(), Group: s.cfg.Kafka.PersisterGroup,
 		MessageTopic: s.cfg.Kafka.MessageTopic, PersistenceTopic: s.cfg.Kafka.PersistenceTopic,
 		BatchSize: s.cfg.Persistence.BatchSize, Concurrency: s.cfg.Persistence.InsertConcurrency,
-		StatusTTL: s.cfg.Persistence.StatusTTL, SessionTimeout: 6 * time.Second,
+		StatusTTL: s.cfg.Persistence.StatusTTL, SessionTimeout: 6 * time.Second, Local: s.tracker,
 	}, s.db, s.rdb, s.producer, s.logger.With("component", "persister"), s.metrics)
 	if err != nil {
 		return err
