@@ -104,6 +104,14 @@ func NewPersister(cfg PersisterConfig, m *Mongo, rdb redis.UniversalClient, prod
 // many messages it had.
 const touchEvery = 500 * time.Millisecond
 
+// touchShare and touchEveryMax stretch the touch interval while touches
+// are slow: the wait is touchShare times the last round's duration, at
+// most touchEveryMax.
+const (
+	touchShare    = 20
+	touchEveryMax = 5 * time.Second
+)
+
 // maxTouchPending bounds the conversations waiting for a touch.
 const maxTouchPending = 100000
 
@@ -476,8 +484,12 @@ func (p *Persister) noteTouches(ctx context.Context, events []PersistenceEvent) 
 	}
 }
 
+// touchLoop flushes touches every touchEvery, or less often while the
+// store is slow: a round waits touchShare times as long as the last one
+// took (at most touchEveryMax), so that touches take a bounded share of
+// the store's time from the message inserts.
 func (p *Persister) touchLoop(ctx context.Context) {
-	t := time.NewTicker(touchEvery)
+	t := time.NewTimer(touchEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -487,7 +499,9 @@ func (p *Persister) touchLoop(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
+			start := time.Now()
 			p.flushTouches(ctx)
+			t.Reset(min(max(touchEvery, touchShare*time.Since(start)), touchEveryMax))
 		}
 	}
 }
