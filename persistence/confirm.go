@@ -209,10 +209,19 @@ func (t *Tracker) handle(value []byte) {
 		t.logger.Warn("undecodable persistence event", "err", err)
 		return
 	}
+	t.Confirm(b.Events)
+}
+
+// Confirm applies persistence events: each message of this node awaiting
+// one gets its outcome (its sender is told once Kafka has acknowledged it,
+// if that has not happened yet). Events of messages not awaited here, or
+// confirmed already, are ignored, so an event that arrives both in process
+// and through Kafka is applied once.
+func (t *Tracker) Confirm(events []PersistenceEvent) {
 	var ready []*tracked
 	t.mu.Lock()
-	for i := range b.Events {
-		ev := &b.Events[i]
+	for i := range events {
+		ev := &events[i]
 		e, ok := t.pending[ev.TenantID+"/"+ev.MessageID]
 		if !ok {
 			continue

@@ -22,11 +22,24 @@ type PersisterConfig struct {
 	Group            string
 	MessageTopic     string
 	PersistenceTopic string
-	BatchSize        int
-	BatchLinger      time.Duration
-	StatusTTL        time.Duration
+	// BatchSize bounds the documents of one bulk insert.
+	BatchSize int
+	// Concurrency bounds the bulk inserts in flight at once.
+	Concurrency int
+	StatusTTL   time.Duration
 	// SessionTimeout is the consumer group session timeout.
 	SessionTimeout time.Duration
+	// Local, if set, is handed each batch's persistence events as soon as
+	// MongoDB has the batch: the node's own Tracker confirms its senders'
+	// messages without waiting for the events to come back through Kafka.
+	// The events are published on PersistenceTopic all the same, for the
+	// other nodes.
+	Local Confirmer
+}
+
+// Confirmer takes persistence events in process.
+type Confirmer interface {
+	Confirm(events []PersistenceEvent)
 }
 
 // PersisterMetrics is what the persister reports.
@@ -37,8 +50,15 @@ type PersisterMetrics interface {
 }
 
 // Persister consumes chat messages and writes them to MongoDB in unordered
-// bulk inserts, idempotent on (tenant_id, message_id). Offsets are
-// committed only after MongoDB has the batch; then persistence events go out.
+// bulk inserts, idempotent on (tenant_id, message_id).
+//
+// Batches adapt to the store: the records of every claimed partition go
+// into one bounded intake, and a batch is whatever has arrived (up to
+// BatchSize) when an insert slot is free, so there is no linger while the
+// store is idle and batches grow while it is busy. Up to Concurrency
+// inserts run at once. As soon as MongoDB has a batch its persistence
+// events go out; offsets are marked in intake order and only for batches
+// MongoDB has, and committed off the insert path.
 type Persister struct {
 	cfg      PersisterConfig
 	group    sarama.ConsumerGroup
@@ -55,6 +75,8 @@ type Persister struct {
 
 // NewPersister joins the persister's consumer group.
 func NewPersister(cfg PersisterConfig, m *Mongo, rdb redis.UniversalClient, producer *Producer, logger *slog.Logger, metrics PersisterMetrics) (*Persister, error) {
+	cfg.BatchSize = max(cfg.BatchSize, 1)
+	cfg.Concurrency = max(cfg.Concurrency, 1)
 	c := baseSaramaConfig(cfg.Kafka.ClientID + "-persister")
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = false
@@ -65,7 +87,7 @@ func NewPersister(cfg PersisterConfig, m *Mongo, rdb redis.UniversalClient, prod
 	}
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
 	c.Consumer.Fetch.Default = 4 << 20
-	c.ChannelBufferSize = cfg.BatchSize * 2
+	c.ChannelBufferSize = cfg.BatchSize
 	group, err := sarama.NewConsumerGroup(cfg.Kafka.Brokers, cfg.Group, c)
 	if err != nil {
 		return nil, fmt.Errorf("persister consumer group: %w", err)
@@ -82,8 +104,24 @@ func NewPersister(cfg PersisterConfig, m *Mongo, rdb redis.UniversalClient, prod
 // many messages it had.
 const touchEvery = 500 * time.Millisecond
 
+// touchShare and touchEveryMax stretch the touch interval while touches
+// are slow: the wait is touchShare times the last round's duration, at
+// most touchEveryMax.
+const (
+	touchShare    = 20
+	touchEveryMax = 5 * time.Second
+)
+
 // maxTouchPending bounds the conversations waiting for a touch.
 const maxTouchPending = 100000
+
+// commitEvery is how often marked offsets are committed; a session's last
+// marks are committed when it ends. After a crash, what was stored since
+// the last commit is consumed again, and deduplicated.
+const commitEvery = time.Second
+
+// insertAttemptTimeout bounds one bulk insert attempt.
+const insertAttemptTimeout = 30 * time.Second
 
 // Run consumes until ctx ends, then leaves the group.
 func (p *Persister) Run(ctx context.Context) error {
@@ -91,7 +129,7 @@ func (p *Persister) Run(ctx context.Context) error {
 	touched := make(chan struct{})
 	go func() { defer close(touched); p.touchLoop(ctx) }()
 	defer func() { <-touched }()
-	h := &persistHandler{p: p}
+	h := &persistHandler{p: p, ctx: ctx}
 	for ctx.Err() == nil {
 		if err := p.group.Consume(ctx, []string{p.cfg.MessageTopic}, h); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
@@ -107,53 +145,208 @@ func (p *Persister) Run(ctx context.Context) error {
 	return nil
 }
 
-type persistHandler struct{ p *Persister }
+// persistHandler runs one pipeline per consumer group session.
+type persistHandler struct {
+	p   *Persister
+	ctx context.Context // Run's: in-flight inserts outlive a rebalance
+	cur *pipeline       // set in Setup, read by ConsumeClaim, cleared in Cleanup
+}
 
-func (h *persistHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (h *persistHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+// Setup starts the session's pipeline.
+func (h *persistHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.cur = startPipeline(h.ctx, h.p, sess)
+	return nil
+}
 
-// ConsumeClaim gathers up to BatchSize records, or what arrived within
-// BatchLinger of the first, and persists them as one batch.
-func (h *persistHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	p := h.p
-	batch := make([]*sarama.ConsumerMessage, 0, p.cfg.BatchSize)
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
-	defer linger.Stop()
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := p.persistBatch(sess.Context(), batch); err != nil {
-			return err
-		}
-		sess.MarkMessage(batch[len(batch)-1], "")
-		sess.Commit()
-		batch = batch[:0]
-		return nil
+// Cleanup stops the session's pipeline: batches MongoDB is writing are
+// finished and their offsets committed; records not yet in a batch are
+// left to whoever consumes their partition next.
+func (h *persistHandler) Cleanup(sarama.ConsumerGroupSession) error {
+	if h.cur != nil {
+		h.cur.stop()
+		h.cur = nil
 	}
+	return nil
+}
+
+// ConsumeClaim feeds the claim's records into the session's intake.
+func (h *persistHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	in := h.cur.in
 	for {
 		select {
 		case msg, ok := <-claim.Messages():
 			if !ok {
-				return flush()
+				return nil
 			}
-			if len(batch) == 0 {
-				linger.Reset(p.cfg.BatchLinger)
-			}
-			batch = append(batch, msg)
-			if len(batch) >= p.cfg.BatchSize {
-				linger.Stop()
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		case <-linger.C:
-			if err := flush(); err != nil {
-				return err
+			select {
+			case in <- msg:
+			case <-sess.Context().Done():
+				return nil
 			}
 		case <-sess.Context().Done():
 			return nil
+		}
+	}
+}
+
+// pipeline is one session's batching, inserting and committing. Its
+// goroutines are owned by the session: started in Setup, stopped and
+// waited for in Cleanup.
+type pipeline struct {
+	p    *Persister
+	sess sarama.ConsumerGroupSession
+	ctx  context.Context // for insert attempts: Run's context
+	// in is the bounded intake of every claim of the session.
+	in chan *sarama.ConsumerMessage
+	// slots bounds the inserts in flight.
+	slots chan struct{}
+	// flights carries batches to mark in intake order.
+	flights chan *flight
+	// dirty says offsets were marked since the last commit.
+	dirty chan struct{}
+	// marked is closed once marking is over.
+	marked chan struct{}
+	quit   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// flight is one batch on its way into MongoDB.
+type flight struct {
+	records []*sarama.ConsumerMessage
+	done    chan struct{}
+	err     error // set before done is closed
+}
+
+func startPipeline(ctx context.Context, p *Persister, sess sarama.ConsumerGroupSession) *pipeline {
+	pl := &pipeline{
+		p: p, sess: sess, ctx: ctx,
+		in:      make(chan *sarama.ConsumerMessage, p.cfg.BatchSize),
+		slots:   make(chan struct{}, p.cfg.Concurrency),
+		flights: make(chan *flight, p.cfg.Concurrency),
+		dirty:   make(chan struct{}, 1),
+		marked:  make(chan struct{}),
+		quit:    make(chan struct{}),
+	}
+	pl.wg.Add(3)
+	go func() {
+		defer pl.wg.Done()
+		defer close(pl.flights)
+		pl.gather()
+	}()
+	go func() {
+		defer pl.wg.Done()
+		pl.mark()
+	}()
+	go func() {
+		defer pl.wg.Done()
+		pl.flushCommits()
+	}()
+	return pl
+}
+
+// stop ends gathering, waits for the inserts in flight and commits what
+// MongoDB has.
+func (pl *pipeline) stop() {
+	close(pl.quit)
+	pl.wg.Wait()
+}
+
+// gather makes batches: it waits for a first record, then keeps taking
+// records until an insert slot is free (or the batch is full), tops the
+// batch up with whatever has already arrived and sends it off.
+func (pl *pipeline) gather() {
+	size := pl.p.cfg.BatchSize
+	for {
+		var batch []*sarama.ConsumerMessage
+		select {
+		case m := <-pl.in:
+			batch = append(make([]*sarama.ConsumerMessage, 0, size), m)
+		case <-pl.quit:
+			return
+		}
+		slot := false
+		for !slot && len(batch) < size {
+			select {
+			case m := <-pl.in:
+				batch = append(batch, m)
+			case pl.slots <- struct{}{}:
+				slot = true
+			case <-pl.quit:
+				return
+			}
+		}
+		if !slot {
+			select {
+			case pl.slots <- struct{}{}:
+			case <-pl.quit:
+				return
+			}
+		}
+	topUp:
+		for len(batch) < size {
+			select {
+			case m := <-pl.in:
+				batch = append(batch, m)
+			default:
+				break topUp
+			}
+		}
+		f := &flight{records: batch, done: make(chan struct{})}
+		pl.wg.Add(1)
+		go func() {
+			defer pl.wg.Done()
+			defer close(f.done)
+			f.err = pl.p.persistBatch(pl.ctx, pl.sess.Context(), f.records, func() { <-pl.slots })
+		}()
+		pl.flights <- f // mark reads until flights is closed
+	}
+}
+
+// mark marks each batch's offsets once MongoDB has it, in intake order.
+// After a batch that failed (the session ended while it was retried)
+// nothing more is marked: its records are consumed again by the
+// partition's next owner.
+func (pl *pipeline) mark() {
+	defer close(pl.marked)
+	failed := false
+	next := map[int32]int64{}
+	for f := range pl.flights {
+		<-f.done
+		if failed || f.err != nil {
+			failed = true
+			continue
+		}
+		clear(next)
+		for _, m := range f.records {
+			next[m.Partition] = max(next[m.Partition], m.Offset+1)
+		}
+		for part, off := range next {
+			pl.sess.MarkOffset(f.records[0].Topic, part, off, "")
+		}
+		select {
+		case pl.dirty <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flushCommits commits marked offsets every commitEvery, and once more
+// when marking is over. A commit is a synchronous round trip that a broker
+// may fsync, so it never holds up marking, let alone inserting.
+func (pl *pipeline) flushCommits() {
+	tick := time.NewTicker(commitEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			select {
+			case <-pl.dirty:
+				pl.sess.Commit()
+			default:
+			}
+		case <-pl.marked:
+			pl.sess.Commit()
+			return
 		}
 	}
 }
@@ -171,10 +364,40 @@ type messageDoc struct {
 }
 
 // persistBatch writes one batch to MongoDB, retrying while MongoDB is
-// unreachable: a batch is never skipped, because Kafka holds the only copy
-// of an accepted message until MongoDB has it.
-func (p *Persister) persistBatch(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+// unreachable until stop ends: a batch is never skipped, because Kafka
+// holds the only copy of an accepted message until MongoDB has it. Each
+// attempt runs under ctx, so an attempt under way when stop ends (a
+// rebalance) still finishes. inserted is called once MongoDB is done with
+// the batch, whatever the outcome, before the batch's persistence events
+// go out and its statuses are recorded.
+func (p *Persister) persistBatch(ctx, stop context.Context, batch []*sarama.ConsumerMessage, inserted func()) error {
 	start := time.Now()
+	docs, events := p.prepare(batch)
+	if len(docs) == 0 {
+		inserted()
+		return nil
+	}
+	dups, err := p.insert(ctx, stop, docs, events)
+	inserted()
+	if err != nil {
+		return err
+	}
+	if p.cfg.Local != nil {
+		p.cfg.Local.Confirm(events)
+	}
+	p.publish(events)
+	p.metrics.Persisted(len(docs)-dups, time.Since(start))
+	if dups > 0 {
+		p.metrics.DuplicatesSkipped(dups)
+	}
+	p.noteTouches(ctx, events)
+	p.recordStatuses(ctx, events)
+	return nil
+}
+
+// prepare turns records into documents and their persistence events;
+// an undecodable record is counted, logged and skipped.
+func (p *Persister) prepare(batch []*sarama.ConsumerMessage) ([]any, []PersistenceEvent) {
 	docs := make([]any, 0, len(batch))
 	events := make([]PersistenceEvent, 0, len(batch))
 	now := time.Now().UTC()
@@ -203,29 +426,18 @@ func (p *Persister) persistBatch(ctx context.Context, batch []*sarama.ConsumerMe
 			SenderID: msg.SenderID, Seq: msg.Seq, Status: StatusPersisted, PersistedAt: now,
 		})
 	}
-	if len(docs) == 0 {
-		return nil
-	}
-	dups, err := p.insert(ctx, docs, events)
-	if err != nil {
-		return err
-	}
-	if dups > 0 {
-		p.metrics.DuplicatesSkipped(dups)
-	}
-	p.noteTouches(ctx, events)
-	p.recordStatuses(ctx, events)
-	p.metrics.Persisted(len(docs)-dups, time.Since(start))
-	p.publish(events)
-	return nil
+	return docs, events
 }
 
 // insert bulk-inserts docs unordered; duplicates count as persisted, other
-// write errors fail their message. Connection errors are retried.
-func (p *Persister) insert(ctx context.Context, docs []any, events []PersistenceEvent) (dups int, err error) {
-	err = retry(ctx, p.logger, "insert messages", func() error {
+// write errors fail their message. Connection errors are retried until
+// stop ends; each attempt runs under ctx.
+func (p *Persister) insert(ctx, stop context.Context, docs []any, events []PersistenceEvent) (dups int, err error) {
+	err = retry(stop, p.logger, "insert messages", func() error {
 		dups = 0
-		_, err := p.messages.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		attempt, cancel := context.WithTimeout(ctx, insertAttemptTimeout)
+		defer cancel()
+		_, err := p.messages.InsertMany(attempt, docs, options.InsertMany().SetOrdered(false))
 		var bwe mongo.BulkWriteException
 		if err == nil || !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
 			return err
@@ -272,8 +484,12 @@ func (p *Persister) noteTouches(ctx context.Context, events []PersistenceEvent) 
 	}
 }
 
+// touchLoop flushes touches every touchEvery, or less often while the
+// store is slow: a round waits touchShare times as long as the last one
+// took (at most touchEveryMax), so that touches take a bounded share of
+// the store's time from the message inserts.
 func (p *Persister) touchLoop(ctx context.Context) {
-	t := time.NewTicker(touchEvery)
+	t := time.NewTimer(touchEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -283,7 +499,9 @@ func (p *Persister) touchLoop(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
+			start := time.Now()
 			p.flushTouches(ctx)
+			t.Reset(min(max(touchEvery, touchShare*time.Since(start)), touchEveryMax))
 		}
 	}
 }

@@ -110,10 +110,11 @@ type Rooms struct {
 type Persistence struct {
 	// PersisterEnabled runs the persister consumer group inside this node.
 	PersisterEnabled bool
-	// BatchSize bounds one persister bulk insert (seed: MESSAGE_PERSISTENCE_BATCH_SIZE).
+	// BatchSize bounds one persister bulk insert (seed: MESSAGE_PERSISTENCE_BATCH_SIZE);
+	// batches are what has arrived when the store is free, up to this.
 	BatchSize int
-	// BatchLinger is how long the persister waits to fill a batch.
-	BatchLinger time.Duration
+	// InsertConcurrency bounds the persister's bulk inserts in flight.
+	InsertConcurrency int
 	// ConfirmationTimeout is how long a sender waits for message:persisted before a resend.
 	ConfirmationTimeout time.Duration
 	// MaxAttempts bounds sends of one message before message:failed.
@@ -221,8 +222,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		},
 		Persistence: Persistence{
 			PersisterEnabled:    p.boolean("PERSISTER_ENABLED", true),
-			BatchSize:           p.integer("MESSAGE_PERSISTENCE_BATCH_SIZE", 100, 1, 10000),
-			BatchLinger:         p.duration("MESSAGE_PERSISTENCE_LINGER_MS", time.Millisecond, 5*time.Millisecond),
+			BatchSize:           p.integer("MESSAGE_PERSISTENCE_BATCH_SIZE", 500, 1, 10000),
+			InsertConcurrency:   p.integer("MESSAGE_PERSISTENCE_CONCURRENCY", 2, 1, 64),
 			ConfirmationTimeout: p.duration("PERSISTENCE_CONFIRMATION_TIMEOUT_MS", time.Millisecond, 5000*time.Millisecond),
 			MaxAttempts:         p.integer("PERSISTENCE_MAX_ATTEMPTS", 3, 1, 100),
 			StatusTTL:           p.duration("MESSAGE_STATUS_TTL_S", time.Second, 24*time.Hour),
