@@ -70,20 +70,21 @@ const (
 // that close frames queued by a shutdown go out.
 func (l *wsLoop) runFlusher(ctx context.Context) {
 	var buf []byte
-	pause := time.NewTimer(time.Hour)
+	pause, rest := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
 	pause.Stop()
+	rest.Stop()
 	defer pause.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			for l.pending() {
-				buf = l.flushPass(buf)
+				buf = l.flushPass(buf, rest)
 			}
 			return
 		case <-l.wake:
 		}
 		start := time.Now()
-		buf = l.flushPass(buf)
+		buf = l.flushPass(buf, rest)
 		if d := time.Since(start); d >= pacedPassMin {
 			pause.Reset(min(d, pacedPauseMax))
 			select {
@@ -100,13 +101,23 @@ func (l *wsLoop) pending() bool {
 	return len(l.dirty) > 0
 }
 
+// passChunk is how many connections a pass writes before it steps aside
+// for a moment: a pass of a thousand writes holds the core for several
+// milliseconds, and goroutines woken by the network (Kafka acks, Redis
+// replies) run only when the running one parks.
+const passChunk = 64
+
 // flushPass writes every connection dirty at its start once.
-func (l *wsLoop) flushPass(buf []byte) []byte {
+func (l *wsLoop) flushPass(buf []byte, rest *time.Timer) []byte {
 	l.mu.Lock()
 	list := l.dirty
 	l.dirty = l.spare // the two lists take turns
 	l.mu.Unlock()
-	for _, c := range list {
+	for i, c := range list {
+		if i > 0 && i%passChunk == 0 {
+			rest.Reset(time.Microsecond)
+			<-rest.C
+		}
 		buf = c.flush(buf)
 		if cap(buf) > maxWriteScratchBytes {
 			buf = nil
