@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -22,6 +23,8 @@ type connActor struct {
 	// rooms are the rooms this connection asked to join and has not left;
 	// each is told when the connection goes.
 	rooms map[string]struct{}
+	// queued counts events on their way to this actor (see session.Event).
+	queued atomic.Int32
 }
 
 func (a *connActor) Receive(ctx actor.Context) {
@@ -30,6 +33,7 @@ func (a *connActor) Receive(ctx actor.Context) {
 		a.ref.ActorId = ctx.Self().Id
 		a.rooms = make(map[string]struct{})
 	case *inbound:
+		a.queued.Add(-1)
 		a.handle(m)
 	case *pb.Membership:
 		if !m.Joined {

@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 
 	pb "github.com/caasd/caasd/actors/actorspb"
+	"github.com/caasd/caasd/internal/wire"
 	"github.com/caasd/caasd/transport"
 )
 
@@ -79,7 +80,7 @@ func (e *Engine) Open(c transport.Conn) transport.Session {
 		ref:  &pb.ConnRef{ConnId: c.ID(), Address: e.system.Address()},
 	}
 	pid := e.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatcher)))
-	return &session{root: e.system.Root, pid: pid}
+	return &session{root: e.system.Root, pid: pid, conn: c, queued: &a.queued}
 }
 
 // InvalidateRoom tells an active room that its conversation changed
@@ -119,9 +120,17 @@ func (e *Engine) Shutdown(ctx context.Context) {
 
 // session forwards a connection's events to its actor.
 type session struct {
-	root *actor.RootContext
-	pid  *actor.PID
+	root   *actor.RootContext
+	pid    *actor.PID
+	conn   transport.Conn
+	queued *atomic.Int32 // events sent to the actor and not handled yet
 }
+
+// maxQueuedEvents bounds the events of one connection waiting for its
+// actor: a client that sends faster than its actor handles (a flood in one
+// write can hold thousands) gets rate_limited for the excess instead of
+// growing the mailbox.
+const maxQueuedEvents = 256
 
 // inbound is a client event on its way to the connection actor.
 type inbound struct {
@@ -131,6 +140,11 @@ type inbound struct {
 }
 
 func (s *session) Event(name string, data []byte, ack uint64) {
+	if s.queued.Add(1) > maxQueuedEvents {
+		s.queued.Add(-1)
+		s.conn.Reply(ack, transport.NewFrame(wire.EvError, wire.Marshal(wire.Error{Code: wire.CodeRateLimited, Message: errEventsQueued.Error()})))
+		return
+	}
 	s.root.Send(s.pid, &inbound{name: name, data: data, ack: ack})
 }
 

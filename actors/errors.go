@@ -4,7 +4,11 @@
 // messages to Kafka and out to members; and the engine that places them.
 package actors
 
-import "github.com/caasd/caasd/internal/wire"
+import (
+	"errors"
+
+	"github.com/caasd/caasd/internal/wire"
+)
 
 // ErrRoom carries a room's refusal (a wire error) to the admin API.
 type ErrRoom struct{ Wire wire.Error }
@@ -13,3 +17,6 @@ func (e *ErrRoom) Error() string { return e.Wire.Error() }
 
 // WireError returns the refusal's wire error.
 func (e *ErrRoom) WireError() wire.Error { return e.Wire }
+
+// errEventsQueued answers events beyond maxQueuedEvents of one connection.
+var errEventsQueued = errors.New("too many events waiting on this connection; slow down")

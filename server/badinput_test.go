@@ -208,3 +208,45 @@ func TestUpgradeRefusesBadTokens(t *testing.T) {
 	}
 	c.Close()
 }
+
+func TestFloodOfEventsIsBoundedAndEveryEventAnswered(t *testing.T) {
+	env := testenv.Start(t)
+	s := node(t, env, map[string]string{"WS_OUTBOUND_QUEUE": "100000"})
+	conversation(t, s, "acme", "conv-flood", "alice", "bob")
+	alice := join(t, s, "acme", "alice", "conv-flood")
+	bob := join(t, s, "acme", "bob", "conv-flood")
+
+	// One write of 5,000 events: the server reads them faster than the
+	// connection's actor handles them.
+	const n = 5000
+	frames := make([][]byte, n)
+	for i := range frames {
+		frames[i] = fmt.Appendf(nil, `{"event":"flood","data":{"i":%d}}`, i)
+	}
+	alice.Burst(frames)
+	deadline := time.Now().Add(30 * time.Second)
+	for alice.Count("error") < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // anything beyond n would show now
+	queued, unknown := 0, 0
+	for _, ev := range alice.All("error") {
+		switch {
+		case ev.Field("code") == "rate_limited" && strings.Contains(ev.Field("message"), "too many events waiting"):
+			queued++
+		case ev.Field("code") == "invalid_message" && strings.Contains(ev.Field("message"), "unknown event"):
+			unknown++
+		default:
+			t.Fatalf("unexpected error: %s", ev.Data)
+		}
+	}
+	// Every event is answered once: handled (unknown) or refused (queued).
+	if queued+unknown != n || queued == 0 {
+		t.Fatalf("%d events: %d refused as queued, %d handled", n, queued, unknown)
+	}
+	t.Logf("%d events in one write: %d handled, %d refused while %d waited", n, unknown, queued, 256)
+	// The connection, and the others, go on.
+	alice.Emit("sendMessage", text("after-flood", "conv-flood", "still here"))
+	alice.Wait("message:accepted", 5*time.Second, byID("after-flood"))
+	bob.Wait("message:new", 5*time.Second, byID("after-flood"))
+}

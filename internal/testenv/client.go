@@ -120,6 +120,28 @@ func (c *Client) Raw(b []byte) {
 	}
 }
 
+// Burst writes frames as text messages in one TCP write, as a client that
+// floods would: the server reads them all at once.
+func (c *Client) Burst(frames [][]byte) {
+	var b []byte
+	for _, f := range frames {
+		b = append(b, 0x81)
+		switch n := len(f); {
+		case n < 126:
+			b = append(b, 0x80|byte(n))
+		case n <= 0xFFFF:
+			b = append(b, 0x80|126, byte(n>>8), byte(n))
+		default:
+			c.t.Fatalf("burst frame of %d bytes", n)
+		}
+		b = append(b, 0, 0, 0, 0) // a zero masking key leaves the payload as is
+		b = append(b, f...)
+	}
+	if _, err := c.Conn.NetConn().Write(b); err != nil {
+		c.t.Fatalf("burst: %v", err)
+	}
+}
+
 // Wait returns the first event not taken yet that matches name and pred
 // (nil: any), waiting up to d.
 func (c *Client) Wait(name string, d time.Duration, pred func(Event) bool) Event {
