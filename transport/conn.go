@@ -50,10 +50,11 @@ const (
 	CloseTryAgainLater  uint16 = 1013
 )
 
-// Outbox is a connection's bounded outbound queue. A writer goroutine runs
-// only while frames wait, so an idle connection costs no goroutine; it
-// takes everything queued at once so frames that wait together are written
-// together.
+// Outbox is a bounded outbound queue for a connection with blocking
+// writes (Socket.IO's links; /ws queues in wsConn for its event loop). A
+// writer goroutine runs only while frames wait, so an idle connection costs
+// no goroutine; it takes everything queued at once so frames that wait
+// together are written together.
 type Outbox struct {
 	mu      sync.Mutex
 	q       []*Frame
