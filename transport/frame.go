@@ -5,26 +5,35 @@ import (
 )
 
 // Frame is one server event: its name and its JSON data. A frame is built
-// once per event and shared by every recipient; each codec encodes it once,
-// on first use, and reuses that encoding for every other connection.
+// once per event and shared by every recipient. Its native encoding is made
+// with it, and Data is a slice of that encoding, so a frame kept in a
+// room's recent buffer holds its bytes once; other codecs encode it once,
+// on first use, and reuse that encoding for every other connection.
 type Frame struct {
 	Name string
 	Data []byte
 
-	once [numCodecs]sync.Once
-	enc  [numCodecs][]byte
+	native []byte
+	once   [numCodecs]sync.Once
+	enc    [numCodecs][]byte
 }
 
-// Codec slots of a frame's encoding cache.
+// Codec slots of a frame's encoding cache (the native encoding is made
+// with the frame).
 const (
-	CodecNative = iota
-	CodecSocketIO
+	CodecSocketIO = iota
 	numCodecs
 )
 
-// NewFrame returns a frame for event name with encoded JSON data.
+// NewFrame returns a frame for event name with encoded JSON data; data is
+// copied.
 func NewFrame(name string, data []byte) *Frame {
-	return &Frame{Name: name, Data: data}
+	native := encodeNative(name, data)
+	f := &Frame{Name: name, native: native}
+	if len(data) > 0 {
+		f.Data = native[len(native)-1-len(data) : len(native)-1 : len(native)-1]
+	}
+	return f
 }
 
 // Encoded returns the frame encoded by codec, building it with build once.
@@ -34,7 +43,7 @@ func (f *Frame) Encoded(codec int, build func(name string, data []byte) []byte) 
 }
 
 // Native returns the frame in the native protocol: {"event":…,"data":…}.
-func (f *Frame) Native() []byte { return f.Encoded(CodecNative, encodeNative) }
+func (f *Frame) Native() []byte { return f.native }
 
 func encodeNative(name string, data []byte) []byte {
 	b := make([]byte, 0, len(name)+len(data)+22)
