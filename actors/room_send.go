@@ -188,18 +188,17 @@ func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assign
 			return
 		}
 	}
-	data := wire.WithSeq(body, a.Seq)
 	o := &outMsg{
 		body: body,
 		seq:  a.Seq, id: m.MessageId, sender: t, ack: m.Ack, first: now, replay: a.Dup,
 		conv: r.key.conv, senderID: m.User.UserId,
-		frame: transport.NewFrame(wire.EvMessageNew, data),
+		frame: transport.NewFrame(wire.EvMessageNew, wire.WithSeq(body, a.Seq)),
 	}
 	self, root, id := r.self, r.e.system.Root, m.MessageId
 	o.rec = &persistence.Record{
 		Topic:   r.e.deps.MessageTopic,
 		Key:     persistence.MessageKey(r.key.tenant, r.key.conv),
-		Value:   data,
+		Value:   o.frame.Data, // the record shares the frame's bytes
 		Headers: r.epochHeaders(),
 		Done:    func(err error) { root.Send(self, &produced{id: id, err: err}) },
 	}
