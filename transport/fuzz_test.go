@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -19,11 +18,6 @@ func FuzzDecodeNative(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		name, data, err := DecodeNative(frame)
-		// The scanning decoder agrees with the general one.
-		sName, sData, sErr := decodeNativeSlow(frame)
-		if (err == nil) != (sErr == nil) || name != sName || !bytes.Equal(data, sData) {
-			t.Fatalf("fast (%q, %q, %v) != general (%q, %q, %v)", name, data, err, sName, sData, sErr)
-		}
 		if err != nil {
 			return
 		}

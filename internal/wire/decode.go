@@ -31,6 +31,28 @@ func DecodeSendMessage(data []byte, m *SendMessage) error {
 	return json.Unmarshal(data, m)
 }
 
+// DecodeInbound decodes a native client frame into in as json.Unmarshal
+// does, reading the usual shape by a scan without reflection; in.Data is a
+// copy the caller owns.
+func DecodeInbound(frame []byte, in *Inbound) error {
+	var v Inbound
+	ok := scanObject(frame, func(key string, val []byte) bool {
+		switch key {
+		case "event":
+			return setString(&v.Event, val)
+		case "data":
+			v.Data = append(json.RawMessage(nil), val...)
+			return true
+		}
+		return !foldsTo(key, "event", "data")
+	})
+	if ok {
+		*in = v
+		return nil
+	}
+	return json.Unmarshal(frame, in)
+}
+
 // DecodeContent decodes a message's content object into c as json.Unmarshal
 // does, reading the usual shape by a scan without reflection.
 func DecodeContent(data []byte, c *Content) error {

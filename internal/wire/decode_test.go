@@ -21,9 +21,13 @@ var decodeSeeds = []string{
 	`{"message_id":"m","message_id":"n"}`,
 	`{}`,
 	``,
+	`{"event":"joinRoom","data":{"conversation_id":"c"}}`,
+	`{"EVENT":"a","Data":[1,{"x":"}"}]}`, `{"event":"a\u0062"}`, "{\"event\":\"\x80\"}",
+	`{"data":null,"event":"x","event":"y"}`, ` { "event" : "z" , "data" : "s\"}" } `, `{"event":null}`, `{"event":1}`,
 }
 
-// FuzzDecodeSendMessage checks that the scanning decoders give what
+// FuzzDecodeSendMessage checks that the scanning decoders (sendMessage,
+// content, the inbound envelope) give what
 // json.Unmarshal gives, errors included.
 func FuzzDecodeSendMessage(f *testing.F) {
 	for _, s := range decodeSeeds {
@@ -42,6 +46,11 @@ func FuzzDecodeSendMessage(f *testing.F) {
 		gerr, werr = DecodeContent(data, &gc), json.Unmarshal(data, &wc)
 		if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() || werr == nil && gc != wc {
 			t.Fatalf("DecodeContent(%q) = %+v, %v; json.Unmarshal: %+v, %v", data, gc, gerr, wc, werr)
+		}
+		var gi, wi Inbound
+		gerr, werr = DecodeInbound(data, &gi), json.Unmarshal(data, &wi)
+		if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() || werr == nil && !reflect.DeepEqual(gi, wi) {
+			t.Fatalf("DecodeInbound(%q) = %+v, %v; json.Unmarshal: %+v, %v", data, gi, gerr, wi, werr)
 		}
 	})
 }
