@@ -180,6 +180,9 @@ func WithSeq(body []byte, seq int64) []byte {
 
 // Marshal encodes v; the payload types above cannot fail to encode.
 func Marshal(v any) []byte {
+	if a, ok := v.(appender); ok {
+		return a.AppendJSON(make([]byte, 0, 128))
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		b, _ = json.Marshal(Error{Code: CodeInternal, Message: "encode: " + err.Error()})
