@@ -4,7 +4,7 @@
 #   bench/run.sh [idle|fanout|rooms|persist|all]   (default: all)
 #
 # It builds caasd and the bench tools; then for every case it starts a
-# fresh stack: a real redis-server and the services process (kfake Kafka +
+# fresh stack: a real redis-server and the services processes (kfake Kafka,
 # FerretDB) on core $SERVICES_CPU, and caasd pinned to core $SERVER_CPU with
 # GOMAXPROCS=1; it runs the load tool pinned to core $LOAD_CPU and stops the
 # stack again, so that no case inherits another's backlog. Results (JSON
@@ -37,7 +37,7 @@ esac
 
 log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
 
-CAASD_PID= SERVICES_PID= REDIS_PID=
+CAASD_PID= SERVICES_PID= MONGO_PID= REDIS_PID=
 # stop PID: TERM, up to 20 s, then KILL.
 stop() {
 	[ -n "$1" ] || return 0
@@ -49,6 +49,7 @@ stop() {
 stop_stack() {
 	stop "$CAASD_PID"; CAASD_PID=
 	stop "$SERVICES_PID"; SERVICES_PID=
+	stop "$MONGO_PID"; MONGO_PID=
 	stop "$REDIS_PID"; REDIS_PID=
 }
 cleanup() {
@@ -93,13 +94,21 @@ start_stack() {
 	REDIS_PID=$!
 	wait_port "$REDIS_PORT" 20 || { log "redis did not start"; return 1; }
 
-	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -data "$CASE_DIR/data" -partitions "${KAFKA_PARTITIONS:-8}" -kafka-sync="${KAFKA_SYNC:-false}" -max-run "$((CASE_TIMEOUT + 120))s" \
-		>"$CASE_DIR/services.out" 2>"$CASE_DIR/services.err" &
+	# Kafka and MongoDB run as two processes, as in production.
+	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -only kafka -data "$CASE_DIR/data" -partitions "${KAFKA_PARTITIONS:-8}" -kafka-sync="${KAFKA_SYNC:-false}" -max-run "$((CASE_TIMEOUT + 120))s" \
+		>"$CASE_DIR/kafka.out" 2>"$CASE_DIR/kafka.err" &
 	SERVICES_PID=$!
-	for _ in $(seq 300); do grep -q '^MONGO_URI=' "$CASE_DIR/services.out" 2>/dev/null && break; sleep 0.2; done
-	grep -q '^MONGO_URI=' "$CASE_DIR/services.out" || { log "services did not start"; tail -5 "$CASE_DIR/services.err" >&2; return 1; }
-	KAFKA_BROKERS=$(sed -n 's/^KAFKA_BROKERS=//p' "$CASE_DIR/services.out")
-	MONGO_URI=$(sed -n 's/^MONGO_URI=//p' "$CASE_DIR/services.out")
+	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -only mongo -data "$CASE_DIR/data" -max-run "$((CASE_TIMEOUT + 120))s" \
+		>"$CASE_DIR/mongo.out" 2>"$CASE_DIR/mongo.err" &
+	MONGO_PID=$!
+	for _ in $(seq 300); do
+		grep -q '^KAFKA_BROKERS=' "$CASE_DIR/kafka.out" 2>/dev/null && grep -q '^MONGO_URI=' "$CASE_DIR/mongo.out" 2>/dev/null && break
+		sleep 0.2
+	done
+	grep -q '^KAFKA_BROKERS=' "$CASE_DIR/kafka.out" || { log "kafka did not start"; tail -5 "$CASE_DIR/kafka.err" >&2; return 1; }
+	grep -q '^MONGO_URI=' "$CASE_DIR/mongo.out" || { log "mongo did not start"; tail -5 "$CASE_DIR/mongo.err" >&2; return 1; }
+	KAFKA_BROKERS=$(sed -n 's/^KAFKA_BROKERS=//p' "$CASE_DIR/kafka.out")
+	MONGO_URI=$(sed -n 's/^MONGO_URI=//p' "$CASE_DIR/mongo.out")
 
 	env HTTP_ADDR="127.0.0.1:$PORT" JWT_SECRET="$SECRET" \
 		KAFKA_BROKERS="$KAFKA_BROKERS" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" MONGO_URI="$MONGO_URI" \
@@ -121,7 +130,7 @@ run_case() {
 	start_stack
 	log "case $CASE_N: caasd pid $CAASD_PID (core $SERVER_CPU), kafka $KAFKA_BROKERS, mongo $MONGO_URI; load $* (core $LOAD_CPU)"
 	timeout -s INT "$CASE_TIMEOUT" taskset -c "$LOAD_CPU" "$WORK/bin/load" \
-		-addr "127.0.0.1:$PORT" -pid "$CAASD_PID" -services-pid "$SERVICES_PID" -jwt-secret "$SECRET" \
+		-addr "127.0.0.1:$PORT" -pid "$CAASD_PID" -services-pid "$SERVICES_PID" -mongo-pid "$MONGO_PID" -jwt-secret "$SECRET" \
 		-profile-dir "$WORK/profiles" -mongo-uri "$MONGO_URI" -timeout "$((CASE_TIMEOUT - 10))s" "$@" ${LOAD_ARGS:-} \
 		| tee -a "$RESULTS" || log "load run failed: $*"
 	stop_stack

@@ -116,7 +116,7 @@ func (b *bench) fanoutStep(ctx context.Context, rec *recorder, sender *conn, con
 	st := &rec.steps[i]
 	closes := rec.closes.Load()
 	cpu, _ := startCPU(b.srv.pid)
-	svc, _ := startCPU(c.servicesPID)
+	svc, _ := startCPU(c.servicesPID, c.mongoPID)
 	self, _ := startCPU(os.Getpid())
 	pub := b.srv.histSnapshot(ctx, metricPublish)
 	start := time.Now()

@@ -27,6 +27,7 @@ import (
 type config struct {
 	addr, secret, tenant string
 	pid, servicesPID     int
+	mongoPID             int
 	scenario             string
 	batch                bool
 	srcAddrs, conc       int
@@ -58,7 +59,8 @@ func main() {
 	var rates string
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:18080", "caasd's HTTP address (host:port)")
 	flag.IntVar(&c.pid, "pid", 0, "caasd's process id, for its RSS and CPU (required)")
-	flag.IntVar(&c.servicesPID, "services-pid", 0, "process id of the backing services, for their CPU (optional)")
+	flag.IntVar(&c.servicesPID, "services-pid", 0, "process id of the backing services (Kafka), for their CPU (optional)")
+	flag.IntVar(&c.mongoPID, "mongo-pid", 0, "process id of the MongoDB server when it runs apart, counted with -services-pid (optional)")
 	flag.StringVar(&c.secret, "jwt-secret", "", "caasd's JWT_SECRET (required)")
 	flag.StringVar(&c.tenant, "tenant", "bench", "tenant of the benchmark's users")
 	flag.StringVar(&c.scenario, "scenario", "all", "idle, fanout, rooms, persist or all")
@@ -66,7 +68,7 @@ func main() {
 	flag.IntVar(&c.srcAddrs, "src-addrs", 8, "loopback source addresses to spread connections over (127.0.0.2 …)")
 	flag.IntVar(&c.conc, "concurrency", 64, "connections being set up at once")
 	flag.StringVar(&c.profileDir, "profile-dir", "", "take caasd CPU and heap profiles into this directory")
-	flag.BoolVar(&c.trace, "trace", false, "fanout: also take a 2 s execution trace of caasd in each step (into -profile-dir; disturbs the step)")
+	flag.BoolVar(&c.trace, "trace", false, "fanout and rooms: also take a 2 s execution trace of caasd (in each fanout step); into -profile-dir; disturbs what it measures)")
 	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "bound of the whole run")
 
 	flag.IntVar(&c.idleConns, "conns", 10000, "idle: connections")

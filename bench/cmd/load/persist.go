@@ -93,7 +93,7 @@ func (b *bench) persistPhase(ctx context.Context, rec *recorder, conns []*conn, 
 	st := &rec.steps[i]
 	failed := rec.failed.Load()
 	cpu, _ := startCPU(b.srv.pid)
-	svc, _ := startCPU(c.servicesPID)
+	svc, _ := startCPU(c.servicesPID, c.mongoPID)
 	pub := b.srv.histSnapshot(ctx, metricPublish)
 	per := b.srv.histSnapshot(ctx, metricPersist)
 	prof := b.srv.cpuProfile(ctx, c.persistDur-time.Second, c.profileDir, fmt.Sprintf("persist-%d.cpu.pprof", rate))

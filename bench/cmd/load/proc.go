@@ -55,27 +55,47 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(u+s) * time.Second / userHZ, nil
 }
 
-// cpuMeter measures a process's CPU use over an interval.
+// cpuMeter measures the CPU use of one or more processes over an interval.
 type cpuMeter struct {
-	pid   int
+	pids  []int
 	start time.Time
 	cpu   time.Duration
 }
 
-func startCPU(pid int) (*cpuMeter, error) {
-	if pid <= 0 {
+// startCPU meters the processes of pids; zeros (absent processes) are left out.
+func startCPU(pids ...int) (*cpuMeter, error) {
+	m := &cpuMeter{}
+	for _, pid := range pids {
+		if pid > 0 {
+			m.pids = append(m.pids, pid)
+		}
+	}
+	if len(m.pids) == 0 {
 		return nil, fmt.Errorf("no pid")
 	}
-	c, err := cpuTime(pid)
+	c, err := m.total()
 	if err != nil {
 		return nil, err
 	}
-	return &cpuMeter{pid: pid, start: time.Now(), cpu: c}, nil
+	m.start, m.cpu = time.Now(), c
+	return m, nil
+}
+
+func (m *cpuMeter) total() (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range m.pids {
+		c, err := cpuTime(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += c
+	}
+	return sum, nil
 }
 
 // percent returns the CPU used since start as a percentage of one core.
 func (m *cpuMeter) percent() float64 {
-	c, err := cpuTime(m.pid)
+	c, err := m.total()
 	if err != nil {
 		return -1
 	}

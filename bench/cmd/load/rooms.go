@@ -81,10 +81,11 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, _ := startCPU(c.servicesPID)
+	svc, _ := startCPU(c.servicesPID, c.mongoPID)
 	pub := b.srv.histSnapshot(ctx, metricPublish)
 	start := time.Now()
 	samples := b.sampleRSS(ctx, 5*time.Second)
+	trace := b.trace(ctx, c.roomsDur/2, fmt.Sprintf("rooms-batch%v.trace", c.batch))
 	tag := b.prefix + ".r."
 	res.Sent, res.SendErrors = pace(ctx, res.Rate, c.roomsDur, func(i int) error {
 		s := sender(i)
@@ -97,6 +98,7 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 	res.Seconds = round1(time.Since(start).Seconds())
 	res.RSSSamples = samples()
 	<-prof
+	<-trace
 	res.Expected = expected
 	waitFor(ctx, c.fanDrain, func() bool { return int64(st0.delivered.Count()) >= expected })
 	res.Delivered = st0.delivered.Count()

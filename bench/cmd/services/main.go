@@ -1,10 +1,12 @@
-// Command services runs caasd's backing services for the load benchmarks in
-// one process of their own, so that caasd runs in production mode against
-// them over TCP: a kfake Kafka broker keeping its log in a data directory
-// and FerretDB (MongoDB wire protocol on SQLite). Redis is a real
-// redis-server started beside it by bench/run.sh.
+// Command services runs caasd's backing services for the load benchmarks
+// apart from caasd, so that caasd runs in production mode against them over
+// TCP: a kfake Kafka broker keeping its log in a data directory and FerretDB
+// (MongoDB wire protocol on SQLite). Redis is a real redis-server started
+// beside it by bench/run.sh, which also runs Kafka and MongoDB as two
+// processes (-only), as they are in production: in one process with one P,
+// a long SQLite insert would hold up every Kafka acknowledgement.
 //
-// Once both listen it prints, one per line,
+// Once its services listen it prints, one per line,
 //
 //	KAFKA_BROKERS=127.0.0.1:port
 //	MONGO_URI=mongodb://127.0.0.1:port/
@@ -34,27 +36,37 @@ func main() {
 	partitions := flag.Int("partitions", 8, "partitions of the seeded topics (caasd's KAFKA_PARTITIONS)")
 	topics := flag.String("topics", "chat.messages,chat.persistence.events,room.moderation.events,webrtc.recording.events", "topics to create at start")
 	maxRun := flag.Duration("max-run", 2*time.Hour, "stop by itself after this long")
+	only := flag.String("only", "", `run only "kafka" or only "mongo" (default: both)`)
 	kafkaSync := flag.Bool("kafka-sync", false, "fsync every produce before acknowledging it (Kafka's default, and this default, is the page cache: durability comes from replicas)")
 	flag.Parse()
-	if err := run(*dir, *kafkaPort, *kafkaSync, *mongoAddr, int32(*partitions), strings.Split(*topics, ","), *maxRun); err != nil {
+	if *only != "" && *only != "kafka" && *only != "mongo" {
+		fmt.Fprintln(os.Stderr, `services: -only must be "kafka" or "mongo"`)
+		os.Exit(2)
+	}
+	if err := run(*dir, *only, *kafkaPort, *kafkaSync, *mongoAddr, int32(*partitions), strings.Split(*topics, ","), *maxRun); err != nil {
 		fmt.Fprintln(os.Stderr, "services:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, kafkaPort int, kafkaSync bool, mongoAddr string, partitions int32, topics []string, maxRun time.Duration) error {
+func run(dir, only string, kafkaPort int, kafkaSync bool, mongoAddr string, partitions int32, topics []string, maxRun time.Duration) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	k, err := embedded.StartKafka(filepath.Join(dir, "kafka"), kafkaPort, partitions, kafkaSync, topics...)
-	if err != nil {
-		return err
+	if only != "mongo" {
+		k, err := embedded.StartKafka(filepath.Join(dir, "kafka"), kafkaPort, partitions, kafkaSync, topics...)
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		fmt.Printf("KAFKA_BROKERS=%s\n", strings.Join(k.Addrs(), ","))
 	}
-	defer k.Close()
-	m, err := embedded.StartMongo(filepath.Join(dir, "mongo"), mongoAddr, embedded.Quiet(logger))
-	if err != nil {
-		return err
+	if only != "kafka" {
+		m, err := embedded.StartMongo(filepath.Join(dir, "mongo"), mongoAddr, embedded.Quiet(logger))
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		fmt.Printf("MONGO_URI=%s\n", m.URI())
 	}
-	defer m.Close()
-	fmt.Printf("KAFKA_BROKERS=%s\nMONGO_URI=%s\n", strings.Join(k.Addrs(), ","), m.URI())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
