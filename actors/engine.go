@@ -49,7 +49,7 @@ func NewEngine(deps Deps) *Engine {
 	}))
 	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events(), historySlots: make(chan struct{}, maxHistoryReads)}
 	e.rooms = newRoomTable(e)
-	e.dispatcher = newWorkerDispatcher()
+	e.dispatcher = newWorkerDispatcher(mailboxQueue)
 	e.keeper = newLeaseKeeper(e)
 	e.calls = newCallTable(e)
 	e.SetPlacement(localPlacement{id: deps.NodeID, addr: system.Address()})
