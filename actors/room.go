@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/asynkron/protoactor-go/actor"
 
 	pb "github.com/caasd/caasd/actors/actorspb"
@@ -41,10 +42,14 @@ type room struct {
 	createdAt         time.Time
 	lastActivity      time.Time
 	snapshotScheduled bool
+	saving            chan struct{} // closed when the background save ends
+	saveAgain         bool          // the state changed while saving
 	countersScheduled bool
 	expiryTimer       *time.Timer
 
 	lease          *persistence.Lease
+	headers        []sarama.RecordHeader // epochHeaders of headersLease
+	headersLease   *persistence.Lease
 	restoredOnline []onlineRef
 	renewTimer     *time.Timer
 	handingOver    bool
@@ -181,7 +186,9 @@ func (r *room) Receive(ctx actor.Context) {
 		}
 		r.history(ctx, m)
 	case *snapshotNow:
-		r.writeSnapshot(ctx)
+		r.saveSnapshot(ctx)
+	case *snapshotSaved:
+		r.snapshotDone(ctx, m)
 	case *expireNow:
 		r.expire()
 	case *leaseLost:

@@ -132,10 +132,15 @@ func (r *room) releaseLease() {
 	r.lease = nil
 }
 
-// epochHeaders mark a record with the activation that sent it.
+// epochHeaders mark a record with the activation that sent it. The
+// records of one lease share them: nothing writes to a record's headers.
 func (r *room) epochHeaders() []sarama.RecordHeader {
-	return []sarama.RecordHeader{
-		{Key: []byte("epoch"), Value: []byte(strconv.FormatInt(r.lease.Epoch, 10))},
-		{Key: []byte("node"), Value: []byte(r.e.place().NodeID())},
+	if r.headersLease != r.lease || r.headers == nil {
+		r.headersLease = r.lease
+		r.headers = []sarama.RecordHeader{
+			{Key: []byte("epoch"), Value: []byte(strconv.FormatInt(r.lease.Epoch, 10))},
+			{Key: []byte("node"), Value: []byte(r.e.place().NodeID())},
+		}
 	}
+	return r.headers
 }

@@ -231,8 +231,10 @@ func (r *room) restoreOnline() {
 }
 
 // writeSnapshot saves the state now, and the read markers that moved,
-// if this activation still holds the room's lease.
+// if this activation still holds the room's lease: as the room stops or
+// hands over, after any background save.
 func (r *room) writeSnapshot(ctx actor.Context) {
+	r.awaitSave()
 	r.snapshotScheduled, r.countersScheduled = false, false
 	if r.conv == nil || r.lease == nil {
 		return
