@@ -26,18 +26,25 @@ type SeqBatcherConfig struct {
 	Linger time.Duration
 	// Timeout bounds one round trip.
 	Timeout time.Duration
+	// InFlight bounds the pipelines in flight at once, each on a
+	// connection of its own: while one waits for Redis the next batch
+	// goes, instead of waiting for it.
+	InFlight int
 }
 
 // SeqBatcher sends the sequence assignments of every room of a node to
 // Redis together: the scripts of all requests waiting at the time go in one
-// pipeline, one round trip, instead of one round trip per room flush. Each
-// script stays atomic and checks its room's lease as Assign does. The
-// batcher does not order requests of one room: a room sends its next
-// request only after the previous one's Done.
+// pipeline, one round trip, instead of one round trip per room flush; up to
+// InFlight pipelines go at once. Each script stays atomic and checks its
+// room's lease as Assign does. The batcher does not order requests of one
+// room: a room sends its next request only after the previous one's Done.
 type SeqBatcher struct {
 	seq   *Sequencer
 	cfg   SeqBatcherConfig
 	queue chan *AssignRequest
+	// gathering is held by the one sender gathering a batch: senders
+	// taking turns at the queue would split it into batches of one.
+	gathering chan struct{}
 
 	mu     sync.RWMutex
 	closed bool
@@ -54,7 +61,10 @@ func NewSeqBatcher(seq *Sequencer, cfg SeqBatcherConfig) *SeqBatcher {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 3 * time.Second
 	}
-	return &SeqBatcher{seq: seq, cfg: cfg, queue: make(chan *AssignRequest, cfg.QueueLen)}
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = 4
+	}
+	return &SeqBatcher{seq: seq, cfg: cfg, queue: make(chan *AssignRequest, cfg.QueueLen), gathering: make(chan struct{}, 1)}
 }
 
 // Submit queues r without blocking: ErrSeqBusy when the queue is full,
@@ -73,10 +83,21 @@ func (b *SeqBatcher) Submit(r *AssignRequest) error {
 	}
 }
 
-// Run sends the queued requests until ctx ends; then every request still
-// queued gets ErrSeqClosed and Submit refuses new ones.
+// Run sends the queued requests until ctx ends, with InFlight senders;
+// then every request still queued gets ErrSeqClosed and Submit refuses new
+// ones.
 func (b *SeqBatcher) Run(ctx context.Context) {
 	defer b.close()
+	var wg sync.WaitGroup
+	for range b.cfg.InFlight {
+		wg.Go(func() { b.sender(ctx) })
+	}
+	wg.Wait()
+}
+
+// sender takes a request, gathers what else waits and sends them in one
+// pipeline, until ctx ends.
+func (b *SeqBatcher) sender(ctx context.Context) {
 	batch := make([]*AssignRequest, 0, b.cfg.MaxBatch)
 	var linger *time.Timer
 	if b.cfg.Linger > 0 {
@@ -88,10 +109,17 @@ func (b *SeqBatcher) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case b.gathering <- struct{}{}:
+		}
+		select {
+		case <-ctx.Done():
+			<-b.gathering
+			return
 		case r := <-b.queue:
 			batch = append(batch[:0], r)
 		}
 		batch = b.gather(ctx, batch, linger)
+		<-b.gathering
 		b.send(ctx, batch)
 		clear(batch)
 	}
