@@ -213,14 +213,20 @@ func (m *Membership) join(ctx context.Context) {
 			seeds = append(seeds, s)
 		}
 	}
-	for len(seeds) > 0 {
+	for attempt := 1; len(seeds) > 0; attempt++ {
 		list := m.members()
 		n, err := list.Join(seeds)
 		if n > 0 {
 			m.logger.Info("joined cluster", "contacted", n, "members", list.NumMembers())
 			return
 		}
-		m.logger.Debug("cluster join failed; retrying", "seeds", seeds, "err", err)
+		// Nodes started together miss each other for a moment; a node
+		// that stays alone for many attempts is worth a warning.
+		level := slog.LevelDebug
+		if attempt%10 == 0 {
+			level = slog.LevelWarn
+		}
+		m.logger.Log(ctx, level, "cluster join failed; retrying", "seeds", seeds, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return

@@ -48,9 +48,27 @@ func startCluster(t *testing.T, env *testenv.Env, n int, extra map[string]string
 		c.procs[i] = testenv.StartProc(t, env.ProcEnv(c.vars[i]))
 	}
 	for _, p := range c.procs {
-		waitMembers(t, p.Addr, n)
+		if !seesMembers(t, p.Addr, n, 20*time.Second) {
+			c.dump()
+			v, _ := viewCluster(t, p.Addr)
+			t.Fatalf("%s does not see %d members: %+v", p.Addr, n, v)
+		}
 	}
 	return c
+}
+
+// dump logs every node's view and the end of its log, for a cluster that
+// did not form.
+func (c *testCluster) dump() {
+	c.t.Helper()
+	for i, p := range c.procs {
+		v, _ := viewCluster(c.t, p.Addr)
+		logs := p.Logs()
+		if len(logs) > 4000 {
+			logs = logs[len(logs)-4000:]
+		}
+		c.t.Logf("node %d (%s) sees %+v; its log ends:\n%s", i, p.Addr, v, logs)
+	}
 }
 
 // restart starts node i again with the same ports.
@@ -80,7 +98,16 @@ func viewCluster(t *testing.T, addr string) (clusterView, bool) {
 // waitMembers waits until the node at addr sees n live members.
 func waitMembers(t *testing.T, addr string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	if !seesMembers(t, addr, n, 20*time.Second) {
+		v, _ := viewCluster(t, addr)
+		t.Fatalf("%s does not see %d members: %+v", addr, n, v)
+	}
+}
+
+// seesMembers reports whether the node at addr sees n live members within d.
+func seesMembers(t *testing.T, addr string, n int, d time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if v, ok := viewCluster(t, addr); ok && len(v.Members) == n {
 			alive := 0
@@ -90,13 +117,12 @@ func waitMembers(t *testing.T, addr string, n int) {
 				}
 			}
 			if alive == n {
-				return
+				return true
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	v, _ := viewCluster(t, addr)
-	t.Fatalf("%s does not see %d members: %+v", addr, n, v)
+	return false
 }
 
 // roomNode returns the node id hosting conv, asking through addr.
