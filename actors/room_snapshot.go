@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"time"
@@ -40,10 +41,12 @@ func (r *room) saveSnapshot(ctx actor.Context) {
 	r.markersDirty = map[string]int64{}
 	done := make(chan struct{})
 	r.saving = done
+	// The goroutine touches no room state; the room waits for it as it
+	// stops (writeSnapshot → awaitSave), so it never outlives the room.
 	deps, key, lease, self, root := r.e.deps, r.key, r.lease, r.self, r.e.system.Root
 	go func() {
 		defer close(done)
-		sctx, cancel := r.storeCtx()
+		sctx, cancel := context.WithTimeout(context.Background(), deps.StoreTimeout)
 		defer cancel()
 		out := &snapshotSaved{lease: lease}
 		if len(markers) > 0 {
