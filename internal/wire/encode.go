@@ -9,6 +9,21 @@ import (
 // would, without reflection: the payloads of every chat message.
 type appender interface {
 	AppendJSON(dst []byte) []byte
+	// jsonSize is about the length of the encoding, so that it is made in
+	// one allocation.
+	jsonSize() int
+}
+
+func (m MessageAccepted) jsonSize() int {
+	return len(m.MessageID) + len(m.ConversationID) + 72
+}
+
+func (m MessagePersisted) jsonSize() int {
+	return len(m.MessageID) + len(m.ConversationID) + len(m.PersistedAt) + 96
+}
+
+func (m MessageNew) jsonSize() int {
+	return len(m.MessageID) + len(m.ConversationID) + len(m.TenantID) + len(m.SenderID) + len(m.Content) + len(m.CreatedAt) + 144
 }
 
 // AppendJSON implements appender.

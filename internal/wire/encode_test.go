@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 )
 
@@ -34,4 +35,20 @@ func FuzzAppendJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestJSONSizeHint checks that a message of plain identifiers, the usual
+// kind, encodes in the one allocation its size hint makes.
+func TestJSONSizeHint(t *testing.T) {
+	const at = "2026-11-27T00:00:00.000Z"
+	for _, v := range []appender{
+		MessageNew{MessageID: "ld|1|1764200000000000000|abc.r.123", ConversationID: "c-1234", TenantID: "acme", SenderID: "u-12",
+			Content: json.RawMessage(`{"type":"text","text":"hello"}`), Seq: math.MaxInt64, CreatedAt: at},
+		MessageAccepted{MessageID: "m", ConversationID: "c", Seq: math.MinInt64},
+		MessagePersisted{MessageID: "m", ConversationID: "c", Seq: math.MinInt64, PersistedAt: at},
+	} {
+		if n := len(v.AppendJSON(nil)); n > v.jsonSize() {
+			t.Errorf("%T encodes in %d bytes, its hint is %d", v, n, v.jsonSize())
+		}
+	}
 }

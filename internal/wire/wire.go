@@ -181,7 +181,7 @@ func WithSeq(body []byte, seq int64) []byte {
 // Marshal encodes v; the payload types above cannot fail to encode.
 func Marshal(v any) []byte {
 	if a, ok := v.(appender); ok {
-		return a.AppendJSON(make([]byte, 0, 128))
+		return a.AppendJSON(make([]byte, 0, a.jsonSize()))
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
