@@ -119,20 +119,6 @@ func (r *room) loadMarkers(ctx context.Context) error {
 	return nil
 }
 
-// flushMarkers writes changed read markers to MongoDB.
-func (r *room) flushMarkers() {
-	if len(r.markersDirty) == 0 {
-		return
-	}
-	ctx, cancel := r.storeCtx()
-	defer cancel()
-	if err := r.e.deps.History.SaveMarkers(ctx, r.key.tenant, r.key.conv, r.markersDirty); err != nil {
-		r.e.deps.Logger.Warn("read markers not saved", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
-		return
-	}
-	r.markersDirty = map[string]int64{}
-}
-
 // history authorizes a history read and hands over what the buffer holds.
 func (r *room) history(ctx actor.Context, m *pb.HistoryRequest) {
 	if werr := r.load(); werr != nil {

@@ -33,19 +33,47 @@ func (r *room) saveSnapshot(ctx actor.Context) {
 		r.saveAgain = true
 		return
 	}
-	b, err := json.Marshal(r.snapshot())
-	if err != nil {
+	save := r.snapshotJob()
+	if save == nil {
 		return
 	}
-	markers := r.markersDirty
-	r.markersDirty = map[string]int64{}
 	done := make(chan struct{})
 	r.saving = done
 	// The goroutine touches no room state; the room waits for it as it
 	// stops (writeSnapshot → awaitSave), so it never outlives the room.
-	deps, key, lease, self, root := r.e.deps, r.key, r.lease, r.self, r.e.system.Root
+	self, root := r.self, r.e.system.Root
 	go func() {
 		defer close(done)
+		root.Send(self, save())
+	}()
+}
+
+// writeSnapshot saves the state now, and the read markers that moved,
+// if this activation still holds the room's lease: as the room stops or
+// hands over, after any background save.
+func (r *room) writeSnapshot(ctx actor.Context) {
+	r.awaitSave()
+	r.snapshotScheduled, r.countersScheduled, r.saveAgain = false, false, false
+	if r.conv == nil || r.lease == nil || !r.trusted(ctx) {
+		return
+	}
+	if save := r.snapshotJob(); save != nil {
+		r.snapshotDone(ctx, save())
+	}
+}
+
+// snapshotJob takes the state and the read markers to save now, and
+// returns the save, which touches no room state; nil when the state does
+// not encode.
+func (r *room) snapshotJob() func() *snapshotSaved {
+	b, err := json.Marshal(r.snapshot())
+	if err != nil {
+		return nil
+	}
+	markers := r.markersDirty
+	r.markersDirty = map[string]int64{}
+	deps, key, lease := r.e.deps, r.key, r.lease
+	return func() *snapshotSaved {
 		sctx, cancel := context.WithTimeout(context.Background(), deps.StoreTimeout)
 		defer cancel()
 		out := &snapshotSaved{lease: lease}
@@ -55,8 +83,8 @@ func (r *room) saveSnapshot(ctx actor.Context) {
 			}
 		}
 		out.err = deps.Snapshots.Save(sctx, key.tenant, key.conv, lease, b)
-		root.Send(self, out)
-	}()
+		return out
+	}
 }
 
 // snapshotDone takes the outcome of a background save.

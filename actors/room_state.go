@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	pb "github.com/caasd/caasd/actors/actorspb"
 	"github.com/caasd/caasd/internal/wire"
 	"github.com/caasd/caasd/persistence"
@@ -228,35 +226,6 @@ func (r *room) restoreOnline() {
 		r.e.deps.Metrics.MemberOnline(1)
 	}
 	r.restoredOnline = nil
-}
-
-// writeSnapshot saves the state now, and the read markers that moved,
-// if this activation still holds the room's lease: as the room stops or
-// hands over, after any background save.
-func (r *room) writeSnapshot(ctx actor.Context) {
-	r.awaitSave()
-	r.snapshotScheduled, r.countersScheduled = false, false
-	if r.conv == nil || r.lease == nil {
-		return
-	}
-	if !r.trusted(ctx) {
-		return
-	}
-	r.flushMarkers()
-	b, err := json.Marshal(r.snapshot())
-	if err != nil {
-		return
-	}
-	sctx, cancel := r.storeCtx()
-	defer cancel()
-	err = r.e.deps.Snapshots.Save(sctx, r.key.tenant, r.key.conv, r.lease, b)
-	if errors.Is(err, persistence.ErrFenced) {
-		r.fence(ctx, "lease taken by another activation")
-		return
-	}
-	if err != nil {
-		r.e.deps.Logger.Warn("room snapshot not saved", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)
-	}
 }
 
 // scheduleExpiry arms one timer for the restriction that ends first.
