@@ -19,6 +19,23 @@ func startDispatcher(tb testing.TB) (*workerDispatcher, context.CancelFunc) {
 	return d, cancel
 }
 
+// waitClosed fails the test unless ch closes within 5 s.
+func waitClosed(tb testing.TB, ch <-chan struct{}, failure string) {
+	tb.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		tb.Fatal(failure)
+	}
+}
+
+// queuedRuns is the number of runs waiting in d's queue.
+func queuedRuns(d *workerDispatcher) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.n
+}
+
 func TestDispatcherRunsPastBlockedWorkers(t *testing.T) {
 	d, _ := startDispatcher(t)
 	release := make(chan struct{})
@@ -30,11 +47,7 @@ func TestDispatcherRunsPastBlockedWorkers(t *testing.T) {
 	}
 	ran := make(chan struct{})
 	d.Schedule(func() { close(ran) })
-	select {
-	case <-ran:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a ready mailbox waited behind workers blocked on a store")
-	}
+	waitClosed(t, ran, "a ready mailbox waited behind workers blocked on a store")
 	close(release)
 	blocked.Wait()
 }
@@ -52,11 +65,7 @@ func TestDispatcherRunsEveryScheduledMailboxAcrossStop(t *testing.T) {
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(5 * time.Second):
-		t.Fatal("mailbox runs scheduled around the stop never ran")
-	}
+	waitClosed(t, finished, "mailbox runs scheduled around the stop never ran")
 }
 
 func TestDispatcherQueueFullStartsGoroutines(t *testing.T) {
@@ -68,14 +77,8 @@ func TestDispatcherQueueFullStartsGoroutines(t *testing.T) {
 	}
 	ran := make(chan struct{})
 	d.Schedule(func() { close(ran) })
-	select {
-	case <-ran:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a run past the full queue did not get its own goroutine")
-	}
-	d.mu.Lock()
-	waiting := d.n
-	d.mu.Unlock()
+	waitClosed(t, ran, "a run past the full queue did not get its own goroutine")
+	waiting := queuedRuns(d)
 	if n := queued.Load(); n != 0 || waiting != 2 {
 		t.Fatalf("queued runs: %d ran, %d waiting; want 0 and 2", n, waiting)
 	}
@@ -88,9 +91,7 @@ func TestDispatcherKeepsOrderAndGrowsItsQueue(t *testing.T) {
 	for i := range 1000 {
 		d.Schedule(func() { got = append(got, i) }) // one worker at a time below
 	}
-	d.mu.Lock()
-	waiting := d.n
-	d.mu.Unlock()
+	waiting := queuedRuns(d)
 	if waiting != 1000 {
 		t.Fatalf("%d runs waiting, want 1000", waiting)
 	}
