@@ -7,6 +7,7 @@ import (
 	"github.com/pion/stun/v3"
 
 	"github.com/caasd/caasd/internal/coturntest"
+	"github.com/caasd/caasd/internal/testenv"
 )
 
 // coturnRealm is the realm of every test coturn; turn.LegacyServer uses it too.
@@ -28,7 +29,7 @@ func runCoturn(t testing.TB, secret string, port int) (stop func()) {
 }
 
 // freeUDPTCPPort returns a port on 127.0.0.1 free for both TCP and UDP.
-var freeUDPTCPPort = coturntest.FreePort
+var freeUDPTCPPort = testenv.FreePort
 
 // turnAllocate connects to a turn: URL as a WebRTC client would, allocates
 // a relay with the credentials and checks that data flows both ways

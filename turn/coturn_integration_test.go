@@ -10,6 +10,7 @@ import (
 	"github.com/pion/stun/v3"
 
 	"github.com/caasd/caasd/internal/coturntest"
+	"github.com/caasd/caasd/internal/testenv"
 )
 
 const testRealm = "caas.local"
@@ -154,7 +155,7 @@ func TestAddAndRemove(t *testing.T) {
 	assertGauges(t, preg, 1, 1)
 
 	// A server nobody listens on is listed but never offered.
-	deadPort := coturntest.FreePort(t)
+	deadPort := testenv.FreePort(t)
 	if err := r.Add(ServerConfig{ID: "dead", Host: "127.0.0.1", Port: deadPort, Secret: secret}); err != nil {
 		t.Fatal(err)
 	}

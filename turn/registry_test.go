@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/caasd/caasd/internal/coturntest"
+	"github.com/caasd/caasd/internal/testenv"
 )
 
 func TestNewRegistryValidation(t *testing.T) {
@@ -125,7 +125,7 @@ func TestRunStopsInFlightProbes(t *testing.T) {
 	// Nothing listens on the port: the UDP probe would wait for its 30s timeout.
 	r, err := NewRegistry(Config{
 		ProbeTimeout: 30 * time.Second,
-		Servers:      []ServerConfig{{ID: "a", Host: "127.0.0.1", Port: coturntest.FreePort(t), Secret: "s", Transports: []Transport{TransportUDP}}},
+		Servers:      []ServerConfig{{ID: "a", Host: "127.0.0.1", Port: testenv.FreePort(t), Secret: "s", Transports: []Transport{TransportUDP}}},
 	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caasd/caasd/internal/coturntest"
+	"github.com/caasd/caasd/internal/testenv"
 )
 
 const leakSecret = "Leaky-S3cret-Value-42"
@@ -62,7 +63,7 @@ func TestNoSecretInLogsOrStatus(t *testing.T) {
 	port, _ := coturntest.Start(t, leakSecret, testRealm)
 	var logs coturntest.SyncBuffer
 	live := ServerConfig{ID: "live", Host: "127.0.0.1", Port: port, Secret: leakSecret, PreviousSecret: leakSecret}
-	dead := ServerConfig{ID: "dead", Host: "127.0.0.1", Port: coturntest.FreePort(t), Secret: leakSecret}
+	dead := ServerConfig{ID: "dead", Host: "127.0.0.1", Port: testenv.FreePort(t), Secret: leakSecret}
 	r, _ := newTestRegistry(t, Config{Servers: []ServerConfig{live, dead}, FailureThreshold: 1,
 		ProbeTimeout: 300 * time.Millisecond}, &logs)
 	waitFor(t, 5*time.Second, "probes on both servers", func() bool {

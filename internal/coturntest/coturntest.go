@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/caasd/caasd/internal/testenv"
 )
 
 // options configures one coturn process.
@@ -43,7 +45,7 @@ type options struct {
 // for it. A missing turnserver binary fails the test.
 func Start(t testing.TB, secret, realm string) (port int, stop func()) {
 	t.Helper()
-	port = FreePort(t)
+	port = testenv.FreePort(t)
 	return port, run(t, options{secret: secret, realm: realm, port: port})
 }
 
@@ -58,7 +60,7 @@ func StartOnPort(t testing.TB, secret, realm string, port int) (stop func()) {
 // using a fresh self-signed certificate for 127.0.0.1 and localhost.
 func StartTLS(t testing.TB, secret, realm string) (port, tlsPort int, stop func()) {
 	t.Helper()
-	port, tlsPort = FreePort(t), FreePort(t)
+	port, tlsPort = testenv.FreePort(t), testenv.FreePort(t)
 	cert, key := selfSignedCert(t)
 	stop = run(t, options{secret: secret, realm: realm, port: port, tlsPort: tlsPort, certFile: cert, keyFile: key})
 	return port, tlsPort, stop
@@ -169,26 +171,6 @@ func ready(port, tlsPort int) error {
 		return errors.New("not a STUN answer")
 	}
 	return nil
-}
-
-// FreePort returns a port on 127.0.0.1 that is free for both TCP and UDP.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free TCP+UDP port found")
-	return 0
 }
 
 // selfSignedCert writes a self-signed certificate for 127.0.0.1 and

@@ -141,17 +141,6 @@ func waitTCP(addr string, d time.Duration) bool {
 	return false
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Logger returns a logger writing level and above to stderr. It does not
 // write to t.Log: services log after a test ends, which t.Log forbids.
 func Logger(_ testing.TB, level slog.Level) *slog.Logger {
