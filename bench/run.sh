@@ -95,10 +95,10 @@ start_stack() {
 	wait_port "$REDIS_PORT" 20 || { log "redis did not start"; return 1; }
 
 	# Kafka and MongoDB run as two processes, as in production.
-	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -only kafka -data "$CASE_DIR/data" -partitions "${KAFKA_PARTITIONS:-8}" -kafka-sync="${KAFKA_SYNC:-false}" -max-run "$((CASE_TIMEOUT + 120))s" \
+	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -only kafka -data "$CASE_DIR/data" -partitions "${KAFKA_PARTITIONS:-8}" -kafka-sync="${KAFKA_SYNC:-false}" -max-run "$((CASE_TIMEOUT + 120))s" -pprof 127.0.0.1:0 \
 		>"$CASE_DIR/kafka.out" 2>"$CASE_DIR/kafka.err" &
 	SERVICES_PID=$!
-	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -only mongo -data "$CASE_DIR/data" -max-run "$((CASE_TIMEOUT + 120))s" \
+	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -only mongo -data "$CASE_DIR/data" -max-run "$((CASE_TIMEOUT + 120))s" -pprof 127.0.0.1:0 \
 		>"$CASE_DIR/mongo.out" 2>"$CASE_DIR/mongo.err" &
 	MONGO_PID=$!
 	for _ in $(seq 300); do

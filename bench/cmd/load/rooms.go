@@ -10,24 +10,32 @@ import (
 // roomsResult is the rooms scenario's figures.
 type roomsResult struct {
 	*header
-	Rooms       int     `json:"rooms"`
-	RoomSize    int     `json:"room_size"`
-	Setup       setup   `json:"setup"`
-	Rate        int     `json:"rate_msgs_per_s"`
-	Seconds     float64 `json:"seconds"`
-	Sent        int     `json:"sent"`
-	SendErrors  int     `json:"send_errors"`
-	Expected    int64   `json:"expected_deliveries"`
-	Delivered   uint64  `json:"delivered"`
-	Lost        int64   `json:"lost"`
-	PerSecond   float64 `json:"deliveries_per_s"`
-	Latency     Latency `json:"latency"`
-	Accepted    Latency `json:"accepted_latency"`
-	PublishMs   float64 `json:"kafka_publish_mean_ms"`
-	CaasdCPU    float64 `json:"caasd_cpu_pct"`
-	ServicesCPU float64 `json:"services_cpu_pct"`
-	RSSStart    int64   `json:"rss_start_kib"`
-	RSSEnd      int64   `json:"rss_end_kib"`
+	Rooms      int     `json:"rooms"`
+	RoomSize   int     `json:"room_size"`
+	Setup      setup   `json:"setup"`
+	Rate       int     `json:"rate_msgs_per_s"`
+	Seconds    float64 `json:"seconds"`
+	Sent       int     `json:"sent"`
+	SendErrors int     `json:"send_errors"`
+	Expected   int64   `json:"expected_deliveries"`
+	Delivered  uint64  `json:"delivered"`
+	Lost       int64   `json:"lost"`
+	PerSecond  float64 `json:"deliveries_per_s"`
+	Latency    Latency `json:"latency"`
+	Accepted   Latency `json:"accepted_latency"`
+	// PersistedSending is message:persisted received while sending: below
+	// Sent, the store falls behind and awaiting confirmations pile up.
+	PersistedSending uint64  `json:"persisted_while_sending"`
+	Persisted        Latency `json:"persisted_latency"`
+	PublishMs        float64 `json:"kafka_publish_mean_ms"`
+	// PersistBatchMs and PersistBatches are the persister's bulk inserts
+	// while sending: their mean duration and their number.
+	PersistBatchMs float64 `json:"persist_batch_mean_ms"`
+	PersistBatches float64 `json:"persist_batches"`
+	CaasdCPU       float64 `json:"caasd_cpu_pct"`
+	ServicesCPU    float64 `json:"services_cpu_pct"`
+	RSSStart       int64   `json:"rss_start_kib"`
+	RSSEnd         int64   `json:"rss_end_kib"`
 	// RSSSamples is caasd's RSS every 5 s while sending.
 	RSSSamples  []int64            `json:"rss_samples_kib"`
 	Disconnects int64              `json:"disconnects"`
@@ -83,6 +91,7 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 	}
 	svc, _ := startCPU(c.servicesPID, c.mongoPID)
 	pub := b.srv.histSnapshot(ctx, metricPublish)
+	pers := b.srv.histSnapshot(ctx, metricPersist)
 	start := time.Now()
 	samples := b.sampleRSS(ctx, 5*time.Second)
 	trace := b.trace(ctx, c.roomsDur/2, fmt.Sprintf("rooms-batch%v.trace", c.batch))
@@ -95,6 +104,8 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 		return s.send(s.room, 0, tag+strconv.Itoa(i))
 	})
 	res.CaasdCPU, res.ServicesCPU = cpu.pct(), svc.pct()
+	res.PersistedSending = st0.persisted.Count()
+	res.PersistBatchMs, res.PersistBatches = b.srv.meanMsSince(ctx, metricPersist, pers)
 	res.Seconds = round1(time.Since(start).Seconds())
 	res.RSSSamples = samples()
 	<-prof
@@ -108,6 +119,7 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 	}
 	res.Latency = st0.delivered.Summary()
 	res.Accepted = st0.accepted.Summary()
+	res.Persisted = st0.persisted.Summary()
 	res.PublishMs, _ = b.srv.meanMsSince(ctx, metricPublish, pub)
 	res.RSSEnd = b.srv.rss()
 	res.Disconnects = rec.closes.Load() - closes

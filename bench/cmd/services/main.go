@@ -19,6 +19,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // for -pprof only: the services are a bench tool
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,7 +41,14 @@ func main() {
 	maxRun := flag.Duration("max-run", 2*time.Hour, "stop by itself after this long")
 	only := flag.String("only", "", `run only "kafka" or only "mongo" (default: both)`)
 	kafkaSync := flag.Bool("kafka-sync", false, "fsync every produce before acknowledging it (Kafka's default, and this default, is the page cache: durability comes from replicas)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:0), printed as PPROF=host:port")
 	flag.Parse()
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "services:", err)
+			os.Exit(1)
+		}
+	}
 	if *only != "" && *only != "kafka" && *only != "mongo" {
 		fmt.Fprintln(os.Stderr, `services: -only must be "kafka" or "mongo"`)
 		os.Exit(2)
@@ -73,5 +83,18 @@ func run(dir, only string, kafkaPort int, kafkaSync bool, mongoAddr string, part
 	ctx, cancel := context.WithTimeout(ctx, maxRun)
 	defer cancel()
 	<-ctx.Done()
+	return nil
+}
+
+// servePprof serves the default mux's /debug/pprof so a slow store or
+// broker can be profiled in the middle of a run; it lives as long as the
+// process.
+func servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listener: %w", err)
+	}
+	fmt.Printf("PPROF=%s\n", ln.Addr())
+	go func() { _ = http.Serve(ln, nil) }()
 	return nil
 }
