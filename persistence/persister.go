@@ -68,6 +68,13 @@ type Persister struct {
 	logger   *slog.Logger
 	metrics  PersisterMetrics
 
+	// slots bounds the writes to MongoDB in flight: the inserts of every
+	// session and the touches between them. A store with one writer at a
+	// time (SQLite under FerretDB) makes concurrent writers sleep in its
+	// lock's back-off, so a touch round that does not queue for a slot
+	// stalls the inserts for longer than it takes.
+	slots chan struct{}
+
 	touchMu sync.Mutex
 	touch   map[string]time.Time // conversation _id → newest persisted message
 }
@@ -95,6 +102,7 @@ func NewPersister(cfg PersisterConfig, m *Mongo, rdb redis.UniversalClient, prod
 		cfg: cfg, group: group,
 		messages: m.Collection(CollMessages), convs: m.Collection(CollConversations),
 		rdb: rdb, producer: producer, logger: logger, metrics: metrics,
+		slots: make(chan struct{}, cfg.Concurrency),
 	}, nil
 }
 
@@ -105,10 +113,13 @@ const touchEvery = 500 * time.Millisecond
 
 // touchShare and touchEveryMax stretch the touch interval while touches
 // are slow: the wait is touchShare times the last round's duration, at
-// most touchEveryMax.
+// most touchEveryMax. On a store that takes seconds for a round (a single
+// writer, as SQLite under FerretDB, with hundreds of busy rooms), a short
+// cap would give touches a third of its time and the message inserts fall
+// behind; last_message_at lagging half a minute is the lesser harm.
 const (
 	touchShare    = 20
-	touchEveryMax = 5 * time.Second
+	touchEveryMax = 30 * time.Second
 )
 
 // maxTouchPending bounds the conversations waiting for a touch.

@@ -61,7 +61,7 @@ type pipeline struct {
 	ctx  context.Context // for insert attempts: Run's context
 	// in is the bounded intake of every claim of the session.
 	in chan *sarama.ConsumerMessage
-	// slots bounds the inserts in flight.
+	// slots is the persister's: it bounds the store writes in flight.
 	slots chan struct{}
 	// flights carries batches to mark in intake order.
 	flights chan *flight
@@ -84,7 +84,7 @@ func startPipeline(ctx context.Context, p *Persister, sess sarama.ConsumerGroupS
 	pl := &pipeline{
 		p: p, sess: sess, ctx: ctx,
 		in:      make(chan *sarama.ConsumerMessage, p.cfg.BatchSize),
-		slots:   make(chan struct{}, p.cfg.Concurrency),
+		slots:   p.slots,
 		flights: make(chan *flight, p.cfg.Concurrency),
 		dirty:   make(chan struct{}, 1),
 		marked:  make(chan struct{}),

@@ -2,6 +2,8 @@ package persistence
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -54,8 +56,14 @@ func (p *Persister) touchLoop(ctx context.Context) {
 	}
 }
 
-// flushTouches advances last_message_at with $max, in chunks small enough
-// for every MongoDB-wire server; what fails is kept for the next round.
+// flushTouches advances last_message_at with $max. The conversations are
+// grouped by their newest message's time, which every message of a
+// persisted batch shares, so a round is one updateMany per batch that was
+// the newest of some conversation rather than one update per conversation:
+// a store that takes a write lock per statement (SQLite under FerretDB)
+// needed seconds for a round of a few hundred busy rooms. Statements go
+// in chunks small enough for every MongoDB-wire server, each taking a
+// store slot as an insert does; what fails is kept for the next round.
 func (p *Persister) flushTouches(ctx context.Context) {
 	p.touchMu.Lock()
 	latest := p.touch
@@ -64,30 +72,78 @@ func (p *Persister) flushTouches(ctx context.Context) {
 	if len(latest) == 0 {
 		return
 	}
-	ids := make([]string, 0, len(latest))
-	models := make([]mongo.WriteModel, 0, len(latest))
-	for id, t := range latest {
-		ids = append(ids, id)
-		models = append(models, mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: id}}).
-			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "last_message_at", Value: t}}}}))
+	groups := touchGroups(latest)
+	models := make([]mongo.WriteModel, 0, len(groups))
+	for _, g := range groups {
+		models = append(models, mongo.NewUpdateManyModel().
+			SetFilter(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: g.ids}}}}).
+			SetUpdate(bson.D{{Key: "$max", Value: bson.D{{Key: "last_message_at", Value: g.at}}}}))
 	}
 	const chunk = 40
 	for i := 0; i < len(models); i += chunk {
 		end := min(i+chunk, len(models))
-		if _, err := p.convs.BulkWrite(ctx, models[i:end], options.BulkWrite().SetOrdered(false)); err != nil {
+		if err := p.touchChunk(ctx, models[i:end]); err != nil {
 			p.logger.Warn("persister: last_message_at not advanced; retrying", "err", err)
 			p.touchMu.Lock()
 			if p.touch == nil {
 				p.touch = map[string]time.Time{}
 			}
-			for _, id := range ids[i:] {
-				if latest[id].After(p.touch[id]) {
-					p.touch[id] = latest[id]
+			for _, g := range groups[i:] {
+				for _, id := range g.ids {
+					if g.at.After(p.touch[id]) {
+						p.touch[id] = g.at
+					}
 				}
 			}
 			p.touchMu.Unlock()
 			return
 		}
 	}
+}
+
+// touchGroup is the conversations whose newest message has time at.
+type touchGroup struct {
+	at  time.Time
+	ids []string
+}
+
+// maxTouchGroupIDs bounds the ids of one updateMany, to keep its command
+// well under any server's message size.
+const maxTouchGroupIDs = 1000
+
+// touchGroups groups conversation ids by time, oldest first, at most
+// maxTouchGroupIDs per group.
+func touchGroups(latest map[string]time.Time) []touchGroup {
+	byTime := map[time.Time][]string{}
+	for id, t := range latest {
+		byTime[t] = append(byTime[t], id)
+	}
+	groups := make([]touchGroup, 0, len(byTime))
+	for t, ids := range byTime {
+		slices.Sort(ids)
+		for len(ids) > 0 {
+			n := min(len(ids), maxTouchGroupIDs)
+			groups = append(groups, touchGroup{at: t, ids: ids[:n:n]})
+			ids = ids[n:]
+		}
+	}
+	slices.SortFunc(groups, func(a, b touchGroup) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ids[0], b.ids[0])
+	})
+	return groups
+}
+
+// touchChunk writes one chunk of touches once a store slot is free.
+func (p *Persister) touchChunk(ctx context.Context, models []mongo.WriteModel) error {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.slots }()
+	_, err := p.convs.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	return err
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -115,23 +116,76 @@ func TestMessageFlowEndToEnd(t *testing.T) {
 		t.Fatal("bob got the sender's confirmations")
 	}
 	// The conversation's last_message_at follows (within a touch interval).
+	waitLastMessageAt(t, env, "acme/conv-1", persistedAt(t, per))
+}
+
+// TestLastMessageAtFollowsEachConversation: conversations whose messages
+// are persisted together are touched together, each to its own newest
+// message, and one without messages is left alone.
+func TestLastMessageAtFollowsEachConversation(t *testing.T) {
+	env := testenv.Start(t)
+	s := node(t, env, nil)
+	convs := []string{"conv-a", "conv-b", "conv-c"}
+	for _, c := range append(convs, "conv-quiet") {
+		conversation(t, s, "acme", c, "alice", "bob")
+	}
+	alice := dialUser(t, s, "acme", "alice")
+	for _, c := range convs {
+		alice.Emit("joinRoom", map[string]any{"conversation_id": c})
+		alice.Wait("room:joined", 10*time.Second, field("conversation_id", c))
+	}
+	for round := range 2 {
+		for _, c := range convs {
+			alice.Emit("sendMessage", text(fmt.Sprintf("%s-%d", c, round), c, fmt.Sprintf("hi %s, round %d", c, round)))
+		}
+		for _, c := range convs {
+			per := alice.Wait("message:persisted", 10*time.Second, byID(fmt.Sprintf("%s-%d", c, round)))
+			waitLastMessageAt(t, env, "acme/"+c, persistedAt(t, per))
+		}
+	}
+	if at := lastMessageAt(t, env, "acme/conv-quiet"); !at.IsZero() {
+		t.Fatalf("conv-quiet has last_message_at %v without a message", at)
+	}
+}
+
+func persistedAt(t testing.TB, per testenv.Event) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, per.Field("persisted_at"))
+	if err != nil {
+		t.Fatalf("persisted_at of %s: %v", per.Data, err)
+	}
+	return at.Truncate(time.Millisecond)
+}
+
+// lastMessageAt reads a conversation's last_message_at (zero if unset).
+func lastMessageAt(t testing.TB, env *testenv.Env, id string) time.Time {
+	t.Helper()
 	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + env.MongoAddr + "/"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Disconnect(context.Background())
-	persistedAt, _ := time.Parse(time.RFC3339Nano, per.Field("persisted_at"))
+	var conv struct {
+		LastMessageAt time.Time `bson:"last_message_at"`
+	}
+	if err := client.Database("caas").Collection("conversations").FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&conv); err != nil {
+		t.Fatalf("conversation %s: %v", id, err)
+	}
+	return conv.LastMessageAt
+}
+
+// waitLastMessageAt waits (a few touch intervals at most) until the
+// conversation's last_message_at is at least atLeast.
+func waitLastMessageAt(t testing.TB, env *testenv.Env, id string, atLeast time.Time) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var conv struct {
-			LastMessageAt time.Time `bson:"last_message_at"`
-		}
-		err := client.Database("caas").Collection("conversations").FindOne(context.Background(), bson.D{{Key: "_id", Value: "acme/conv-1"}}).Decode(&conv)
-		if err == nil && !conv.LastMessageAt.Before(persistedAt.Truncate(time.Millisecond)) {
-			break
+		at := lastMessageAt(t, env, id)
+		if !at.Before(atLeast) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("last_message_at %v (err %v), want at least %v", conv.LastMessageAt, err, persistedAt)
+			t.Fatalf("%s: last_message_at %v, want at least %v", id, at, atLeast)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
