@@ -14,11 +14,18 @@ import (
 type Snapshots struct {
 	rdb redis.UniversalClient
 	ttl time.Duration
+	// saves bounds the saves in flight: hundreds of rooms saving at once
+	// would hold every pooled Redis connection, and the sequencer's round
+	// trips, which every message waits for, would queue behind them.
+	saves chan struct{}
 }
+
+// maxSavesInFlight bounds concurrent snapshot saves of one node.
+const maxSavesInFlight = 2
 
 // NewSnapshots returns a snapshot store keeping snapshots for ttl.
 func NewSnapshots(rdb redis.UniversalClient, ttl time.Duration) *Snapshots {
-	return &Snapshots{rdb: rdb, ttl: ttl}
+	return &Snapshots{rdb: rdb, ttl: ttl, saves: make(chan struct{}, maxSavesInFlight)}
 }
 
 var saveScript = redis.NewScript(`
@@ -30,6 +37,12 @@ return 1
 // Save writes a room's snapshot if lease is still the room's lease;
 // ErrFenced otherwise, and nothing is written.
 func (s *Snapshots) Save(ctx context.Context, tenant, conv string, lease *Lease, data []byte) error {
+	select {
+	case s.saves <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("save room snapshot: %w", ctx.Err())
+	}
+	defer func() { <-s.saves }()
 	n, err := saveScript.Run(ctx, s.rdb, []string{RoomSnapshotKey(tenant, conv), LeaseKey(tenant, conv)}, lease.Token, data, int(s.ttl/time.Second)).Int()
 	if err != nil {
 		return fmt.Errorf("save room snapshot: %w", err)
