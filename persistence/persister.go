@@ -112,14 +112,15 @@ func NewPersister(cfg PersisterConfig, m *Mongo, rdb redis.UniversalClient, prod
 const touchEvery = 500 * time.Millisecond
 
 // touchShare and touchEveryMax stretch the touch interval while touches
-// are slow: the wait is touchShare times the last round's duration, at
-// most touchEveryMax. On a store that takes seconds for a round (a single
-// writer, as SQLite under FerretDB, with hundreds of busy rooms), a short
-// cap would give touches a third of its time and the message inserts fall
-// behind; last_message_at lagging half a minute is the lesser harm.
+// are slow: the wait is touchShare times the store time of the last round,
+// at most touchEveryMax. On a store that needs seconds for a round (a
+// single writer, as SQLite under FerretDB, with hundreds of busy rooms:
+// 10 s for 500 conversations beside a saturated load), a short cap would
+// give touches a third of its time and the message inserts fall behind;
+// last_message_at lagging a minute is the lesser harm.
 const (
 	touchShare    = 20
-	touchEveryMax = 30 * time.Second
+	touchEveryMax = time.Minute
 )
 
 // maxTouchPending bounds the conversations waiting for a touch.
