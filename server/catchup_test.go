@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -297,4 +298,30 @@ func TestHistoryIsRefusedToOutsiders(t *testing.T) {
 func containsSecret(b []byte) bool {
 	var p page
 	return json.Unmarshal(b, &p) == nil && len(p.Messages) > 0 && p.Messages[0].MessageID == "secret-1"
+}
+
+// TestPendingConfirmationsAreVisible: messages that no persister has
+// stored show in socket_delivery_pending, and leave it once a node with
+// a persister stores them and their sender is told.
+func TestPendingConfirmationsAreVisible(t *testing.T) {
+	env := testenv.Start(t)
+	s := node(t, env, map[string]string{"PERSISTER_ENABLED": "false"})
+	conversation(t, s, "acme", "c-p", "alice", "bob")
+	alice := join(t, s, "acme", "alice", "c-p")
+	for i := range 3 {
+		alice.Emit("sendMessage", text(fmt.Sprintf("p-%d", i), "c-p", fmt.Sprintf("waiting %d", i)))
+	}
+	for i := range 3 {
+		alice.Wait("message:accepted", 10*time.Second, byID(fmt.Sprintf("p-%d", i)))
+	}
+	if n := metric(t, s.Addr(), "socket_delivery_pending"); n != 3 {
+		t.Fatalf("socket_delivery_pending = %v with no persister, want 3", n)
+	}
+	node(t, env, nil) // its persister stores them; the events come back through Kafka
+	for i := range 3 {
+		alice.Wait("message:persisted", 20*time.Second, byID(fmt.Sprintf("p-%d", i)))
+	}
+	if n := metric(t, s.Addr(), "socket_delivery_pending"); n != 0 {
+		t.Fatalf("socket_delivery_pending = %v once persisted, want 0", n)
+	}
 }

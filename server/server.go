@@ -197,6 +197,7 @@ func (s *Server) startPersistence(ctx, bg context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.WatchPending(s.tracker.Pending)
 	trackerErr := make(chan error, 1)
 	s.wg.Add(1)
 	go func() {

@@ -76,6 +76,17 @@ func (m *Metrics) PublishError(topic string) { m.publishErrors.WithLabelValues(t
 // Confirmation counts a confirmation sent with status.
 func (m *Metrics) Confirmation(status string) { m.confirmations.WithLabelValues(status).Inc() }
 
+// WatchPending reports pending() on every scrape as
+// socket_delivery_pending: the messages of this node awaiting their
+// persistence outcome, which grow while the store falls behind (up to
+// PERSISTENCE_MAX_PENDING, when sends are refused). Call it once.
+func (m *Metrics) WatchPending(pending func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "socket_delivery_pending",
+		Help: "Messages of this node awaiting their persistence outcome.",
+	}, func() float64 { return float64(pending()) }))
+}
+
 // ConfirmationTimeout counts a confirmation timeout.
 func (m *Metrics) ConfirmationTimeout() { m.confirmTimeouts.Inc() }
 

@@ -33,9 +33,10 @@ type memTrend struct {
 	LastKiB  int64   `json:"last_kib"`
 }
 
-// memGauges are the Go runtime gauges of caasd's /metrics read beside RSS.
+// memGauges are the gauges of caasd's /metrics read beside RSS: the Go
+// runtime's, and the messages awaiting confirmation, which hold memory.
 func memGauges() []string {
-	return []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines", "go_memstats_sys_bytes"}
+	return []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines", "go_memstats_sys_bytes", "socket_delivery_pending"}
 }
 
 func (b *bench) idle(ctx context.Context) (any, error) {
