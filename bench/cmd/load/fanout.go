@@ -10,7 +10,22 @@ import (
 
 // fanoutStep is the outcome of one send rate.
 type fanoutStep struct {
-	Rate       int     `json:"rate_msgs_per_s"`
+	Rate int `json:"rate_msgs_per_s"`
+	deliveries
+	// PublishMs is caasd's mean Kafka publish latency (its metric
+	// socket_messages_publish_latency_seconds) over the step.
+	PublishMs   float64 `json:"kafka_publish_mean_ms"`
+	CaasdCPU    float64 `json:"caasd_cpu_pct"`
+	ServicesCPU float64 `json:"services_cpu_pct"`
+	LoadCPU     float64 `json:"load_tool_cpu_pct"`
+	RSSKiB      int64   `json:"caasd_rss_kib"`
+	Disconnects int64   `json:"disconnects"`
+	Sustained   bool    `json:"sustained"`
+}
+
+// deliveries is what a run of sends delivered: the figures fanout and
+// rooms share.
+type deliveries struct {
 	Sent       int     `json:"sent"`
 	SendErrors int     `json:"send_errors"`
 	Expected   int64   `json:"expected_deliveries"`
@@ -21,15 +36,19 @@ type fanoutStep struct {
 	// Accepted is the sender's message:accepted latency: Kafka has the
 	// message, and its fan-out starts.
 	Accepted Latency `json:"accepted_latency"`
-	// PublishMs is caasd's mean Kafka publish latency (its metric
-	// socket_messages_publish_latency_seconds) over the step.
-	PublishMs   float64 `json:"kafka_publish_mean_ms"`
-	CaasdCPU    float64 `json:"caasd_cpu_pct"`
-	ServicesCPU float64 `json:"services_cpu_pct"`
-	LoadCPU     float64 `json:"load_tool_cpu_pct"`
-	RSSKiB      int64   `json:"caasd_rss_kib"`
-	Disconnects int64   `json:"disconnects"`
-	Sustained   bool    `json:"sustained"`
+}
+
+// count fills in what recorder step st received of expected deliveries
+// of sends that began at start.
+func (d *deliveries) count(st *step, expected int64, start time.Time) {
+	d.Expected = expected
+	d.Delivered = st.delivered.Count()
+	d.Lost = max(expected-int64(d.Delivered), 0)
+	if last := st.lastNew.Load(); last > start.UnixNano() {
+		d.PerSecond = round1(float64(d.Delivered) / time.Duration(last-start.UnixNano()).Seconds())
+	}
+	d.Latency = st.delivered.Summary()
+	d.Accepted = st.accepted.Summary()
 }
 
 // fanoutResult is the fanout scenario's figures.
@@ -126,14 +145,9 @@ func (b *bench) fanoutStep(ctx context.Context, rec *recorder, sender *conn, con
 	})
 	expected := int64(sent) * int64(members)
 	waitFor(ctx, c.fanDrain, func() bool { return int64(st.delivered.Count()) >= expected })
-	out := fanoutStep{Rate: rate, Sent: sent, SendErrors: failed, Expected: expected}
-	out.Delivered = st.delivered.Count()
-	out.Lost = max(expected-int64(out.Delivered), 0)
-	if last := st.lastNew.Load(); last > start.UnixNano() {
-		out.PerSecond = round1(float64(out.Delivered) / time.Duration(last-start.UnixNano()).Seconds())
-	}
-	out.Latency = st.delivered.Summary()
-	out.Accepted = st.accepted.Summary()
+	out := fanoutStep{Rate: rate}
+	out.Sent, out.SendErrors = sent, failed
+	out.count(st, expected, start)
 	out.PublishMs, _ = b.srv.meanMsSince(ctx, metricPublish, pub)
 	out.CaasdCPU, out.ServicesCPU, out.LoadCPU = cpu.pct(), svc.pct(), self.pct()
 	out.RSSKiB = b.srv.rss()

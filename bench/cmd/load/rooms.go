@@ -10,19 +10,12 @@ import (
 // roomsResult is the rooms scenario's figures.
 type roomsResult struct {
 	*header
-	Rooms      int     `json:"rooms"`
-	RoomSize   int     `json:"room_size"`
-	Setup      setup   `json:"setup"`
-	Rate       int     `json:"rate_msgs_per_s"`
-	Seconds    float64 `json:"seconds"`
-	Sent       int     `json:"sent"`
-	SendErrors int     `json:"send_errors"`
-	Expected   int64   `json:"expected_deliveries"`
-	Delivered  uint64  `json:"delivered"`
-	Lost       int64   `json:"lost"`
-	PerSecond  float64 `json:"deliveries_per_s"`
-	Latency    Latency `json:"latency"`
-	Accepted   Latency `json:"accepted_latency"`
+	Rooms    int     `json:"rooms"`
+	RoomSize int     `json:"room_size"`
+	Setup    setup   `json:"setup"`
+	Rate     int     `json:"rate_msgs_per_s"`
+	Seconds  float64 `json:"seconds"`
+	deliveries
 	// PersistedSending is message:persisted received while sending: below
 	// Sent, the store falls behind and awaiting confirmations pile up.
 	PersistedSending uint64  `json:"persisted_while_sending"`
@@ -110,15 +103,8 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 	res.RSSSamples = samples()
 	<-prof
 	<-trace
-	res.Expected = expected
 	waitFor(ctx, c.fanDrain, func() bool { return int64(st0.delivered.Count()) >= expected })
-	res.Delivered = st0.delivered.Count()
-	res.Lost = max(expected-int64(res.Delivered), 0)
-	if last := st0.lastNew.Load(); last > start.UnixNano() {
-		res.PerSecond = round1(float64(res.Delivered) / time.Duration(last-start.UnixNano()).Seconds())
-	}
-	res.Latency = st0.delivered.Summary()
-	res.Accepted = st0.accepted.Summary()
+	res.count(st0, expected, start)
 	res.Persisted = st0.persisted.Summary()
 	res.PublishMs, _ = b.srv.meanMsSince(ctx, metricPublish, pub)
 	res.RSSEnd = b.srv.rss()
