@@ -72,7 +72,7 @@ func (p *Persister) flushTouches(ctx context.Context) (busy time.Duration) {
 	}
 	groups := touchGroups(latest)
 	for i, g := range groups {
-		took, err := p.touchGroup(ctx, g)
+		took, err := p.advance(ctx, g)
 		busy += took
 		if err != nil {
 			p.logger.Warn("persister: last_message_at not advanced; retrying", "err", err)
@@ -130,9 +130,9 @@ func touchGroups(latest map[string]time.Time) []touchGroup {
 	return groups
 }
 
-// touchGroup advances g's conversations once a store slot is free, and
+// advance moves g's conversations forward once a store slot is free, and
 // returns how long the write held the slot.
-func (p *Persister) touchGroup(ctx context.Context, g touchGroup) (time.Duration, error) {
+func (p *Persister) advance(ctx context.Context, g touchGroup) (time.Duration, error) {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():

@@ -317,7 +317,10 @@ func TestPendingConfirmationsAreVisible(t *testing.T) {
 	if n := metric(t, s.Addr(), "socket_delivery_pending"); n != 3 {
 		t.Fatalf("socket_delivery_pending = %v with no persister, want 3", n)
 	}
-	node(t, env, nil) // its persister stores them; the events come back through Kafka
+	// Another node's persister stores them and the events come back through
+	// Kafka. It runs as a process: two nodes in one process would share
+	// gRPC's global logger, which actor remoting sets at start.
+	testenv.StartProc(t, env.ProcEnv(map[string]string{"LOG_LEVEL": "warn"}))
 	for i := range 3 {
 		alice.Wait("message:persisted", 20*time.Second, byID(fmt.Sprintf("p-%d", i)))
 	}
