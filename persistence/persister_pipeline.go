@@ -61,8 +61,6 @@ type pipeline struct {
 	ctx  context.Context // for insert attempts: Run's context
 	// in is the bounded intake of every claim of the session.
 	in chan *sarama.ConsumerMessage
-	// slots is the persister's: it bounds the store writes in flight.
-	slots chan struct{}
 	// flights carries batches to mark in intake order.
 	flights chan *flight
 	// dirty says offsets were marked since the last commit.
@@ -84,7 +82,6 @@ func startPipeline(ctx context.Context, p *Persister, sess sarama.ConsumerGroupS
 	pl := &pipeline{
 		p: p, sess: sess, ctx: ctx,
 		in:      make(chan *sarama.ConsumerMessage, p.cfg.BatchSize),
-		slots:   p.slots,
 		flights: make(chan *flight, p.cfg.Concurrency),
 		dirty:   make(chan struct{}, 1),
 		marked:  make(chan struct{}),
@@ -132,7 +129,7 @@ func (pl *pipeline) gather() {
 			select {
 			case m := <-pl.in:
 				batch = append(batch, m)
-			case pl.slots <- struct{}{}:
+			case pl.p.slots <- struct{}{}:
 				slot = true
 			case <-pl.quit:
 				return
@@ -140,7 +137,7 @@ func (pl *pipeline) gather() {
 		}
 		if !slot {
 			select {
-			case pl.slots <- struct{}{}:
+			case pl.p.slots <- struct{}{}:
 			case <-pl.quit:
 				return
 			}
@@ -159,7 +156,7 @@ func (pl *pipeline) gather() {
 		go func() {
 			defer pl.wg.Done()
 			defer close(f.done)
-			f.err = pl.p.persistBatch(pl.ctx, pl.sess.Context(), f.records, func() { <-pl.slots })
+			f.err = pl.p.persistBatch(pl.ctx, pl.sess.Context(), f.records, func() { <-pl.p.slots })
 		}()
 		pl.flights <- f // mark reads until flights is closed
 	}
