@@ -63,6 +63,10 @@ type room struct {
 	inflight    []*outMsg   // in seq order
 	byID        map[string]*outMsg
 	passivating bool
+	// releaseQueued: a releaseNow is in the mailbox, behind the Kafka
+	// answers that came in before it, so that they go out together.
+	releaseQueued bool
+	releasing     []*transport.Frame // release's scratch
 }
 
 // member is one online connection of the room.
@@ -113,6 +117,7 @@ type (
 		err error
 	}
 	reproduce   struct{ id string }
+	releaseNow  struct{}
 	snapshotNow struct{}
 	expireNow   struct{}
 )
@@ -159,6 +164,12 @@ func (r *room) Receive(ctx actor.Context) {
 		r.assigned(ctx, m)
 	case *produced:
 		r.onProduced(ctx, m)
+	case *releaseNow:
+		r.releaseQueued = false
+		r.release()
+		if r.handingOver {
+			r.handover(ctx)
+		}
 	case *reproduce:
 		r.resend(ctx, m.id)
 	case *pb.Invalidate:
@@ -199,6 +210,7 @@ func (r *room) Receive(ctx actor.Context) {
 		if r.expiryTimer != nil {
 			r.expiryTimer.Stop()
 		}
+		r.release() // what Kafka has goes out, whether or not its releaseNow is still queued
 		r.finishSends(ctx)
 		r.writeSnapshot(ctx)
 		r.releaseLease()

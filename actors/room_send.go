@@ -273,8 +273,11 @@ func (r *room) onProduced(ctx actor.Context, m *produced) {
 	if o.replay {
 		delete(r.byID, o.id)
 		r.e.deps.Tracker.Accepted(r.key.tenant, o.id)
-	} else {
-		r.release()
+	} else if !r.releaseQueued {
+		// Kafka answers a produce request's records one by one; those
+		// already in the mailbox are taken before the release.
+		r.releaseQueued = true
+		ctx.Send(r.self, &releaseNow{})
 	}
 	if r.handingOver {
 		r.handover(ctx)
@@ -304,15 +307,18 @@ func (r *room) failOut(o *outMsg, werr *wire.Error) {
 }
 
 // release fans out, in seq order, every message at the head of the queue
-// that Kafka has; a failed one is skipped.
+// that Kafka has; a failed one is skipped. The messages released together
+// reach each member in one queueing, and then their senders' acceptances.
 func (r *room) release() {
 	if !r.lease.Valid(time.Now()) {
 		return // fenced by the next trusted() call; nothing goes out
 	}
+	frames := r.releasing[:0]
+	var senders []*outMsg
 	for len(r.inflight) > 0 {
 		o := r.inflight[0]
 		if !o.acked && !o.failed {
-			return
+			break
 		}
 		r.inflight[0] = nil
 		r.inflight = r.inflight[1:]
@@ -326,7 +332,19 @@ func (r *room) release() {
 		r.counters.Messages++
 		r.counted()
 		r.remember(o.seq, o.frame)
-		r.fanout(o.frame)
+		frames = append(frames, o.frame)
+		senders = append(senders, o)
+	}
+	if len(r.inflight) == 0 {
+		r.inflight = nil
+	}
+	if len(frames) == 0 {
+		return
+	}
+	r.fanout(frames...)
+	clear(frames)
+	r.releasing = frames[:0]
+	for _, o := range senders {
 		acc := wire.MessageAccepted{MessageID: o.id, ConversationID: r.key.conv, Seq: o.seq}
 		r.reply(o.sender, o.ack, wire.EvMessageAccepted, acc)
 		for _, w := range o.extra {
@@ -334,19 +352,20 @@ func (r *room) release() {
 		}
 		r.e.deps.Tracker.Accepted(r.key.tenant, o.id)
 	}
-	if len(r.inflight) == 0 {
-		r.inflight = nil
-	}
 }
 
-// fanout delivers one encoded frame to every online member: directly to
-// this node's connections, and once per other node, whatever its number
-// of members.
-func (r *room) fanout(f *transport.Frame) {
+// fanout delivers encoded frames, in order, to every online member:
+// directly to this node's connections, and once per frame and other node,
+// whatever its number of members.
+func (r *room) fanout(fs ...*transport.Frame) {
 	var remote map[string][]string
 	for id, m := range r.online {
 		if m.conn.local != nil {
-			m.conn.local.Send(f)
+			if len(fs) == 1 {
+				m.conn.local.Send(fs[0])
+			} else {
+				m.conn.local.SendAll(fs)
+			}
 			continue
 		}
 		if remote == nil {
@@ -355,9 +374,12 @@ func (r *room) fanout(f *transport.Frame) {
 		remote[m.conn.addr()] = append(remote[m.conn.addr()], id)
 	}
 	for addr, ids := range remote {
-		r.e.system.Root.Send(actor.NewPID(addr, deliveryName), &pb.NodeDeliver{
-			Tenant: r.key.tenant, Conversation: r.key.conv, ConnIds: ids, Name: f.Name, Data: f.Data,
-		})
+		pid := actor.NewPID(addr, deliveryName)
+		for _, f := range fs {
+			r.e.system.Root.Send(pid, &pb.NodeDeliver{
+				Tenant: r.key.tenant, Conversation: r.key.conv, ConnIds: ids, Name: f.Name, Data: f.Data,
+			})
+		}
 	}
 }
 

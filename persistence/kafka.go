@@ -28,6 +28,7 @@ func baseSaramaConfig(clientID string) *sarama.Config {
 	c.Net.DialTimeout = 5 * time.Second
 	c.Metadata.Retry.Max = 10
 	c.Metadata.Retry.Backoff = 200 * time.Millisecond
+	c.MetricRegistry = quietRegistry{}
 	return c
 }
 

@@ -19,6 +19,10 @@ type Conn interface {
 	// Send queues f for the client. It returns false when the connection is
 	// closed, or has just been closed because its queue was full.
 	Send(f *Frame) bool
+	// SendAll queues fs in order, as Send would one by one, taking the
+	// connection's lock once: a room releasing several messages at once
+	// hands them to each member together.
+	SendAll(fs []*Frame) bool
 	// Reply sends f as the answer to a request that carried ack (0: none).
 	// Codecs with acknowledgements answer the ack too.
 	Reply(ack uint64, f *Frame) bool

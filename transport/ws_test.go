@@ -248,9 +248,20 @@ func TestWSBatchedFramesKeepOrder(t *testing.T) {
 			c.write(clientFrame(t, 0x81, []byte(`{"event":"hello"}`)))
 			waitEvent(t, rec)
 			conn := rec.conn(0)
+			// Frames go one by one and in groups of up to five (SendAll).
 			const n = 200
-			for i := range n {
-				if !conn.Send(NewFrame("n", []byte(fmt.Sprint(i)))) {
+			for i, k := 0, 1; i < n; i, k = i+k, k%5+1 {
+				group := make([]*Frame, 0, k)
+				for j := i; j < min(i+k, n); j++ {
+					group = append(group, NewFrame("n", []byte(fmt.Sprint(j))))
+				}
+				ok := false
+				if len(group) == 1 {
+					ok = conn.Send(group[0])
+				} else {
+					ok = conn.SendAll(group)
+				}
+				if !ok {
 					t.Fatalf("send %d refused", i)
 				}
 			}
@@ -324,33 +335,43 @@ func TestWSCloseHandshakes(t *testing.T) {
 }
 
 func TestWSSlowConsumerIsCutOffOthersAreNot(t *testing.T) {
-	_, rec, addr := startWS(t, WSConfig{OutboundQueueLen: 64, WriteTimeout: time.Second})
-	slow := dialRaw(t, addr, "")
-	slow.write(clientFrame(t, 0x81, []byte(`{"event":"s"}`)))
-	waitEvent(t, rec)
-	fast := dialRaw(t, addr, "")
-	fast.write(clientFrame(t, 0x81, []byte(`{"event":"f"}`)))
-	waitEvent(t, rec)
 	big := NewFrame("big", []byte(`"`+strings.Repeat("x", 64<<10)+`"`))
-	sent := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for rec.conn(0).Send(big) {
-		sent++
-		if time.Now().After(deadline) {
-			t.Fatal("a client that does not read was never cut off")
-		}
-		if sent%16 == 0 {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitClosed(t, rec)
-	t.Logf("cut off after %d frames of 64 KiB", sent)
-	// The other connection is untouched.
-	if !rec.conn(1).Send(NewFrame("ok", nil)) {
-		t.Fatal("fast connection refused a frame")
-	}
-	if op, p := fast.read(); op != opText || !strings.Contains(string(p), `"ok"`) {
-		t.Fatalf("fast got %d %s", op, p)
+	for _, c := range []struct {
+		name string
+		send func(Conn) bool
+	}{
+		{"Send", func(c Conn) bool { return c.Send(big) }},
+		{"SendAll", func(c Conn) bool { return c.SendAll([]*Frame{big, big, big}) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, rec, addr := startWS(t, WSConfig{OutboundQueueLen: 64, WriteTimeout: time.Second})
+			slow := dialRaw(t, addr, "")
+			slow.write(clientFrame(t, 0x81, []byte(`{"event":"s"}`)))
+			waitEvent(t, rec)
+			fast := dialRaw(t, addr, "")
+			fast.write(clientFrame(t, 0x81, []byte(`{"event":"f"}`)))
+			waitEvent(t, rec)
+			sent := 0
+			deadline := time.Now().Add(10 * time.Second)
+			for c.send(rec.conn(0)) {
+				sent++
+				if time.Now().After(deadline) {
+					t.Fatal("a client that does not read was never cut off")
+				}
+				if sent%16 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			waitClosed(t, rec)
+			t.Logf("cut off after %d sends of 64 KiB frames", sent)
+			// The other connection is untouched.
+			if !rec.conn(1).Send(NewFrame("ok", nil)) {
+				t.Fatal("fast connection refused a frame")
+			}
+			if op, p := fast.read(); op != opText || !strings.Contains(string(p), `"ok"`) {
+				t.Fatalf("fast got %d %s", op, p)
+			}
+		})
 	}
 }
 

@@ -71,6 +71,24 @@ func (c *wsConn) Send(f *Frame) bool {
 	return true
 }
 
+// SendAll queues fs in order; a queue without room for all of them closes
+// the connection as a slow consumer.
+func (c *wsConn) SendAll(fs []*Frame) bool {
+	c.mu.Lock()
+	if c.closing || c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.q)+len(fs) > c.server.cfg.OutboundQueueLen {
+		c.mu.Unlock()
+		c.slow()
+		return false
+	}
+	c.q = append(c.q, fs...)
+	c.markDirtyLocked()
+	return true
+}
+
 // markDirtyLocked puts c on the flusher's list and unlocks mu. A socket
 // with unwritten bytes waits for its writable event instead.
 func (c *wsConn) markDirtyLocked() {

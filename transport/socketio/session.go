@@ -85,6 +85,9 @@ func (s *session) Principal() auth.Principal { return s.principal }
 // Send implements transport.Conn: 42["name",data].
 func (s *session) Send(f *transport.Frame) bool { return s.push(f) }
 
+// SendAll implements transport.Conn.
+func (s *session) SendAll(fs []*transport.Frame) bool { return s.push(fs...) }
+
 // Reply implements transport.Conn: the event, then 43<ack-1>[data] when
 // the client asked for an acknowledgement.
 func (s *session) Reply(ack uint64, f *transport.Frame) bool {

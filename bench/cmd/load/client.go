@@ -59,7 +59,7 @@ func (d *dialer) dial(user string, batch bool) (*conn, error) {
 		ReadMaxPayloadSize: 64 << 20,
 		HandshakeTimeout:   10 * time.Second,
 		NewDialer: func() (gws.Dialer, error) {
-			return &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}, nil
+			return arrivalDialer{&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}}, nil
 		},
 	})
 	if err != nil {
@@ -140,9 +140,14 @@ func (e *events) OnPing(ws *gws.Conn, payload []byte) { _ = ws.WritePong(payload
 
 func (e *events) OnPong(*gws.Conn, []byte) {}
 
-func (e *events) OnMessage(_ *gws.Conn, m *gws.Message) {
+func (e *events) OnMessage(ws *gws.Conn, m *gws.Message) {
 	defer m.Close()
-	e.c.rec.frame(e.c, m.Bytes(), time.Now().UnixNano())
+	read := time.Now().UnixNano()
+	arrived := read
+	if ac, ok := ws.NetConn().(*arrivalConn); ok {
+		arrived = ac.arrival(read)
+	}
+	e.c.rec.frame(e.c, m.Bytes(), arrived, read)
 }
 
 // setup is the outcome of opening a set of connections.

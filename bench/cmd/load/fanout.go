@@ -32,7 +32,10 @@ type deliveries struct {
 	Delivered  uint64  `json:"delivered"`
 	Lost       int64   `json:"lost"`
 	PerSecond  float64 `json:"deliveries_per_s"`
-	Latency    Latency `json:"latency"`
+	// Latency runs from the send to the arrival at the receiver's socket
+	// (see arrivalConn); ReadLatency to when the load tool read it.
+	Latency     Latency `json:"latency"`
+	ReadLatency Latency `json:"read_latency"`
 	// Accepted is the sender's message:accepted latency: Kafka has the
 	// message, and its fan-out starts.
 	Accepted Latency `json:"accepted_latency"`
@@ -48,6 +51,7 @@ func (d *deliveries) count(st *step, expected int64, start time.Time) {
 		d.PerSecond = round1(float64(d.Delivered) / time.Duration(last-start.UnixNano()).Seconds())
 	}
 	d.Latency = st.delivered.Summary()
+	d.ReadLatency = st.deliveredRead.Summary()
 	d.Accepted = st.accepted.Summary()
 }
 

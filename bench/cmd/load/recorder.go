@@ -18,10 +18,13 @@ const maxSteps = 16
 // carried in the message.
 type step struct {
 	delivered Histogram
-	accepted  Histogram
-	persisted Histogram
-	lastNew   atomic.Int64 // unix nanos of the last message:new
-	lastPers  atomic.Int64
+	// deliveredRead is message:new's latency to when the load tool read
+	// it, its own wait for a core included.
+	deliveredRead Histogram
+	accepted      Histogram
+	persisted     Histogram
+	lastNew       atomic.Int64 // unix nanos of the last message:new
+	lastPers      atomic.Int64
 }
 
 // recorder reads every frame of a scenario's connections, cheaply: it
@@ -80,11 +83,12 @@ const (
 	keyMessage = `"message":"`
 )
 
-// frame handles one frame received by c at now (unix nanos): one event
-// object, or a JSON array of them with batch=1. It passes over the frame
-// once: a million deliveries a second must not make the load tool the
-// bottleneck it measures.
-func (r *recorder) frame(c *conn, b []byte, now int64) {
+// frame handles one frame that reached c at arrived and that the load tool
+// read at read (unix nanos): one event object, or a JSON array of them with
+// batch=1. Latencies run to arrived, message:new's also to read. It passes
+// over the frame once: a million deliveries a second must not make the load
+// tool the bottleneck it measures.
+func (r *recorder) frame(c *conn, b []byte, arrived, read int64) {
 	r.frames.Add(1)
 	r.bytes.Add(int64(len(b)))
 	for {
@@ -99,7 +103,7 @@ func (r *recorder) frame(c *conn, b []byte, now int64) {
 		}
 		name := b[:j]
 		b = b[j:]
-		r.event(c, name, b, now)
+		r.event(c, name, b, arrived, read)
 	}
 }
 
@@ -117,13 +121,14 @@ func segment(b []byte) []byte {
 }
 
 // event records one event; rest is the frame from the event's name on.
-func (r *recorder) event(c *conn, name, rest []byte, now int64) {
+func (r *recorder) event(c *conn, name, rest []byte, now, read int64) {
 	head := rest[:min(len(rest), markerWindow)]
 	switch string(name) {
 	case "message:new":
 		if s, sent, ok := marker(head); ok {
 			st := &r.steps[s]
 			st.delivered.Record(time.Duration(now - sent))
+			st.deliveredRead.Record(time.Duration(read - sent))
 			st.lastNew.Store(now)
 		}
 	case "message:persisted":

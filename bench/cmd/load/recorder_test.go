@@ -40,7 +40,7 @@ func TestRecorderFrames(t *testing.T) {
 		r := newRecorder()
 		cn := &conn{rec: r, joined: make(chan error, 1)}
 		for _, f := range c.frames {
-			r.frame(cn, []byte(f), now)
+			r.frame(cn, []byte(f), now, now)
 		}
 		st := &r.steps[1]
 		if st.delivered.Count() != c.delivered || st.accepted.Count() != c.accepted || st.persisted.Count() != c.persist ||
@@ -52,6 +52,31 @@ func TestRecorderFrames(t *testing.T) {
 			if q := st.delivered.Quantile(0.5); q < 30 || q > 60 {
 				t.Errorf("%s: latency %v ms, want about 40", c.name, q)
 			}
+		}
+	}
+}
+
+// TestRecorderArrivalAndRead: latencies run to the arrival, message:new's
+// also to the read.
+func TestRecorderArrivalAndRead(t *testing.T) {
+	read := time.Now().UnixNano()
+	arrived := read - int64(100*time.Millisecond)
+	sent := arrived - int64(20*time.Millisecond)
+	r := newRecorder()
+	cn := &conn{rec: r, joined: make(chan error, 1)}
+	r.frame(cn, []byte("["+newMsg("message:new", 2, sent, "a")+","+newMsg("message:persisted", 2, sent, "")+"]"), arrived, read)
+	st := &r.steps[2]
+	for _, c := range []struct {
+		name     string
+		h        *Histogram
+		min, max float64
+	}{
+		{"delivered", &st.delivered, 15, 30},
+		{"persisted", &st.persisted, 15, 30},
+		{"delivered read", &st.deliveredRead, 110, 140},
+	} {
+		if q := c.h.Quantile(0.5); c.h.Count() != 1 || q < c.min || q > c.max {
+			t.Errorf("%s: %d recorded, %v ms, want one of %v–%v ms", c.name, c.h.Count(), q, c.min, c.max)
 		}
 	}
 }
