@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,21 +12,42 @@ import (
 
 // Snapshots stores room snapshots in Redis, each kept TTL after its last
 // write so that Redis cleans up inactive rooms.
+//
+// Saves are written together: a node's rooms save every few seconds each
+// (hundreds of rooms: a hundred saves a second), and one round trip per
+// save held pooled Redis connections that the sequencer's round trips,
+// which every message waits for, queued behind; bounding saves in flight
+// instead made them time out under load. So a save joins a queue, and one
+// writer goroutine, started when the queue fills from empty and gone when
+// it is empty again, writes what waits in pipelines of up to
+// maxSnapshotBatch, each save's script as atomic as on its own.
 type Snapshots struct {
 	rdb redis.UniversalClient
 	ttl time.Duration
-	// saves bounds the saves in flight: hundreds of rooms saving at once
-	// would hold every pooled Redis connection, and the sequencer's round
-	// trips, which every message waits for, would queue behind them.
-	saves chan struct{}
+
+	slots   chan struct{} // bounds saves queued or being written
+	mu      sync.Mutex
+	queue   []*snapshotSave
+	writing bool
 }
 
-// maxSavesInFlight bounds concurrent snapshot saves of one node.
-const maxSavesInFlight = 2
+// Bounds of snapshot writing.
+const (
+	maxSnapshotSaves   = 4096 // queued or being written, per node
+	maxSnapshotBatch   = 256  // saves per pipeline
+	snapshotWriteLimit = 5 * time.Second
+)
+
+// snapshotSave is one queued save; done gets its outcome.
+type snapshotSave struct {
+	key, leaseKey, token string
+	data                 []byte
+	done                 chan error
+}
 
 // NewSnapshots returns a snapshot store keeping snapshots for ttl.
 func NewSnapshots(rdb redis.UniversalClient, ttl time.Duration) *Snapshots {
-	return &Snapshots{rdb: rdb, ttl: ttl, saves: make(chan struct{}, maxSavesInFlight)}
+	return &Snapshots{rdb: rdb, ttl: ttl, slots: make(chan struct{}, maxSnapshotSaves)}
 }
 
 var saveScript = redis.NewScript(`
@@ -35,15 +57,99 @@ return 1
 `)
 
 // Save writes a room's snapshot if lease is still the room's lease;
-// ErrFenced otherwise, and nothing is written.
+// ErrFenced otherwise, and nothing is written. It returns once the write
+// is done or ctx ends; a save whose caller gave up may still be written.
 func (s *Snapshots) Save(ctx context.Context, tenant, conv string, lease *Lease, data []byte) error {
 	select {
-	case s.saves <- struct{}{}:
+	case s.slots <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("save room snapshot: %w", ctx.Err())
 	}
-	defer func() { <-s.saves }()
-	n, err := saveScript.Run(ctx, s.rdb, []string{RoomSnapshotKey(tenant, conv), LeaseKey(tenant, conv)}, lease.Token, data, int(s.ttl/time.Second)).Int()
+	sv := &snapshotSave{key: RoomSnapshotKey(tenant, conv), leaseKey: LeaseKey(tenant, conv), token: lease.Token, data: data, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.queue = append(s.queue, sv)
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		go s.write()
+	}
+	select {
+	case err := <-sv.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("save room snapshot: %w", ctx.Err())
+	}
+}
+
+// write writes queued saves until none wait.
+func (s *Snapshots) write() {
+	for {
+		s.mu.Lock()
+		batch := s.queue
+		if len(batch) > maxSnapshotBatch {
+			batch = batch[:maxSnapshotBatch:maxSnapshotBatch]
+			s.queue = s.queue[maxSnapshotBatch:]
+		} else {
+			s.queue = nil
+		}
+		if len(batch) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		s.writeBatch(batch)
+		for range batch {
+			<-s.slots
+		}
+	}
+}
+
+// writeBatch runs the saves of batch in one pipeline (two the first time
+// Redis sees the script) and tells each its outcome.
+func (s *Snapshots) writeBatch(batch []*snapshotSave) {
+	ctx, cancel := context.WithTimeout(context.Background(), snapshotWriteLimit)
+	defer cancel()
+	ttl := int(s.ttl / time.Second)
+	run := func(idx []int, eval bool) []*redis.Cmd {
+		cmds := make([]*redis.Cmd, len(idx))
+		pipe := s.rdb.Pipeline()
+		for j, i := range idx {
+			sv := batch[i]
+			keys := []string{sv.key, sv.leaseKey}
+			if eval {
+				cmds[j] = saveScript.Eval(ctx, pipe, keys, sv.token, sv.data, ttl)
+			} else {
+				cmds[j] = saveScript.EvalSha(ctx, pipe, keys, sv.token, sv.data, ttl)
+			}
+		}
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+		return cmds
+	}
+	all := make([]int, len(batch))
+	for i := range all {
+		all[i] = i
+	}
+	cmds := run(all, false)
+	var again []int
+	for i, c := range cmds {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			again = append(again, i) // the script did not run: send it whole
+		}
+	}
+	if len(again) > 0 {
+		for j, c := range run(again, true) {
+			cmds[again[j]] = c
+		}
+	}
+	for i, c := range cmds {
+		batch[i].done <- saveOutcome(c)
+	}
+}
+
+func saveOutcome(c *redis.Cmd) error {
+	n, err := c.Int()
 	if err != nil {
 		return fmt.Errorf("save room snapshot: %w", err)
 	}

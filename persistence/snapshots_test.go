@@ -1,0 +1,93 @@
+package persistence_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caasd/caasd/internal/testenv"
+	"github.com/caasd/caasd/persistence"
+)
+
+// TestSnapshotSavesOfManyRoomsAllLand saves 600 rooms at once, more than
+// one pipeline holds, against a real redis-server: every save lands, a
+// room whose lease went elsewhere is refused and keeps nothing, and a room
+// saved twice keeps the later save.
+func TestSnapshotSavesOfManyRoomsAllLand(t *testing.T) {
+	opt, err := redis.ParseURL(testenv.StartRedis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leases := persistence.NewLeases(rdb, 30*time.Second)
+	snaps := persistence.NewSnapshots(rdb, time.Hour)
+
+	const rooms = 600
+	held := make([]*persistence.Lease, rooms)
+	for i := range rooms {
+		l, _, err := leases.Acquire(ctx, "t1", fmt.Sprint("c", i), "node-a", false)
+		if err != nil || l == nil {
+			t.Fatalf("lease %d: %v", i, err)
+		}
+		held[i] = l
+	}
+	// Room 0's lease moves to another node: its save must be fenced.
+	if _, _, err := leases.Acquire(ctx, "t1", "c0", "node-b", true); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, rooms)
+	for i := range rooms {
+		wg.Go(func() {
+			errs[i] = snaps.Save(ctx, "t1", fmt.Sprint("c", i), held[i], []byte(fmt.Sprint("v1-", i)))
+		})
+	}
+	wg.Wait()
+	if !errors.Is(errs[0], persistence.ErrFenced) {
+		t.Errorf("save under a lost lease: %v, want ErrFenced", errs[0])
+	}
+	if _, err := snaps.Load(ctx, "t1", "c0"); !errors.Is(err, persistence.ErrNotFound) {
+		t.Errorf("fenced room has a snapshot: %v", err)
+	}
+	for i := 1; i < rooms; i++ {
+		if errs[i] != nil {
+			t.Fatalf("room %d: %v", i, errs[i])
+		}
+		b, err := snaps.Load(ctx, "t1", fmt.Sprint("c", i))
+		if err != nil || string(b) != fmt.Sprint("v1-", i) {
+			t.Fatalf("room %d: %q, %v", i, b, err)
+		}
+	}
+	if err := snaps.Save(ctx, "t1", "c7", held[7], []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := snaps.Load(ctx, "t1", "c7"); string(b) != "v2" {
+		t.Errorf("second save: %q", b)
+	}
+	if ttl := rdb.TTL(ctx, persistence.RoomSnapshotKey("t1", "c7")).Val(); ttl < 59*time.Minute {
+		t.Errorf("snapshot TTL %v, want about an hour", ttl)
+	}
+}
+
+// TestSnapshotSaveGivesUpWithItsContext: a caller whose context ends is
+// told so even while Redis does not answer.
+func TestSnapshotSaveGivesUpWithItsContext(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), MaxRetries: -1})
+	defer rdb.Close()
+	snaps := persistence.NewSnapshots(rdb, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := snaps.Save(ctx, "t1", "c1", &persistence.Lease{Token: "x"}, []byte("v"))
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("save without Redis: %v after %v", err, time.Since(start))
+	}
+}
