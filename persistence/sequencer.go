@@ -109,25 +109,9 @@ func (s *Sequencer) assign(ctx context.Context, pipe redis.Pipeliner, b *AssignB
 // each as atomic as on its own. res[i] and errs[i] are batch i's outcome.
 func (s *Sequencer) AssignMany(ctx context.Context, batches []*AssignBatch) (res [][]Assignment, errs []error) {
 	res, errs = make([][]Assignment, len(batches)), make([]error, len(batches))
-	cmds := make([]*redis.Cmd, len(batches))
-	pipe := s.rdb.Pipeline()
-	for i, b := range batches {
-		cmds[i] = s.assign(ctx, pipe, b, false)
-	}
-	_, _ = pipe.Exec(ctx) // each command carries its own error
-	var retry []int
-	for i, c := range cmds {
-		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			retry = append(retry, i) // the script did not run: send it whole
-		}
-	}
-	if len(retry) > 0 {
-		pipe := s.rdb.Pipeline()
-		for _, i := range retry {
-			cmds[i] = s.assign(ctx, pipe, batches[i], true)
-		}
-		_, _ = pipe.Exec(ctx)
-	}
+	cmds := runScripts(ctx, s.rdb, len(batches), func(pipe redis.Pipeliner, i int, eval bool) *redis.Cmd {
+		return s.assign(ctx, pipe, batches[i], eval)
+	})
 	for i, c := range cmds {
 		res[i], errs[i] = assignResult(c, len(batches[i].MessageIDs))
 	}

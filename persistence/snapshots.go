@@ -112,37 +112,14 @@ func (s *Snapshots) writeBatch(batch []*snapshotSave) {
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotWriteLimit)
 	defer cancel()
 	ttl := int(s.ttl / time.Second)
-	run := func(idx []int, eval bool) []*redis.Cmd {
-		cmds := make([]*redis.Cmd, len(idx))
-		pipe := s.rdb.Pipeline()
-		for j, i := range idx {
-			sv := batch[i]
-			keys := []string{sv.key, sv.leaseKey}
-			if eval {
-				cmds[j] = saveScript.Eval(ctx, pipe, keys, sv.token, sv.data, ttl)
-			} else {
-				cmds[j] = saveScript.EvalSha(ctx, pipe, keys, sv.token, sv.data, ttl)
-			}
+	cmds := runScripts(ctx, s.rdb, len(batch), func(pipe redis.Pipeliner, i int, eval bool) *redis.Cmd {
+		sv := batch[i]
+		keys := []string{sv.key, sv.leaseKey}
+		if eval {
+			return saveScript.Eval(ctx, pipe, keys, sv.token, sv.data, ttl)
 		}
-		_, _ = pipe.Exec(ctx) // each command carries its own error
-		return cmds
-	}
-	all := make([]int, len(batch))
-	for i := range all {
-		all[i] = i
-	}
-	cmds := run(all, false)
-	var again []int
-	for i, c := range cmds {
-		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			again = append(again, i) // the script did not run: send it whole
-		}
-	}
-	if len(again) > 0 {
-		for j, c := range run(again, true) {
-			cmds[again[j]] = c
-		}
-	}
+		return saveScript.EvalSha(ctx, pipe, keys, sv.token, sv.data, ttl)
+	})
 	for i, c := range cmds {
 		batch[i].done <- saveOutcome(c)
 	}
