@@ -35,13 +35,17 @@ type persistPhase struct {
 // persistResult is the persist scenario's figures.
 type persistResult struct {
 	*header
-	Raw      rawResult      `json:"raw_bulk_insert"`
-	Setup    setup          `json:"setup"`
-	RoomSize int            `json:"room_size"`
-	Capacity persistPhase   `json:"capacity_phase"`
-	Ratio    float64        `json:"pipeline_to_raw_ratio"`
-	Half     persistPhase   `json:"half_raw_rate_phase"`
-	Notes    map[string]int `json:"notes,omitempty"`
+	Raw      rawResult    `json:"raw_bulk_insert"`
+	Setup    setup        `json:"setup"`
+	RoomSize int          `json:"room_size"`
+	Capacity persistPhase `json:"capacity_phase"`
+	Ratio    float64      `json:"pipeline_to_raw_ratio"`
+	Half     persistPhase `json:"half_raw_rate_phase"`
+	// RawAfter is the raw inserts again, into the messages collection as
+	// the phases left it; RatioAfter the capacity phase against it.
+	RawAfter   rawResultAfter `json:"raw_bulk_insert_after"`
+	RatioAfter float64        `json:"pipeline_to_raw_after_ratio"`
+	Notes      map[string]int `json:"notes,omitempty"`
 }
 
 func (b *bench) persist(ctx context.Context) (any, error) {
@@ -81,6 +85,12 @@ func (b *bench) persist(ctx context.Context) (any, error) {
 	}
 	sleep(ctx, 3*time.Second)
 	res.Half = b.persistPhase(ctx, rec, conns, 1, max(int(raw.PerSecond/2), 1))
+	if res.RawAfter, err = b.rawInsertRateAfter(ctx, c.rawDur, res.Capacity.Persisted+res.Half.Persisted); err != nil {
+		return nil, err
+	}
+	if res.RawAfter.PerSecond > 0 {
+		res.RatioAfter = float64(int(res.Capacity.PerSecond/res.RawAfter.PerSecond*1000+0.5)) / 1000
+	}
 	res.Notes = rec.notes()
 	h.end(cpuLoad)
 	return res, nil

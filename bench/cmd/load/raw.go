@@ -31,10 +31,10 @@ type rawResult struct {
 	Batch     int     `json:"batch"`
 	Seconds   float64 `json:"seconds"`
 	PerSecond float64 `json:"docs_per_s"`
-	Indexes   int     `json:"indexes"`
+	Indexes   int     `json:"indexes,omitzero"` // of the scratch collection
 	Writers   int     `json:"writers"`
 	// Updates is the rate of the persister's conversation updates alone.
-	Updates rawUpdates `json:"conversation_updates"`
+	Updates rawUpdates `json:"conversation_updates,omitzero"`
 }
 
 const rawBatch = 500
@@ -59,7 +59,50 @@ func (b *bench) rawInsertRate(ctx context.Context, d time.Duration) (rawResult, 
 	if _, err := coll.Indexes().CreateMany(ctx, idx); err != nil {
 		return rawResult{}, fmt.Errorf("create indexes: %w", err)
 	}
-	res := rawResult{Batch: rawBatch, Indexes: len(idx), Writers: max(c.rawWriters, 1)}
+	res, err := b.rawInserts(ctx, coll, d, "raw")
+	if err != nil {
+		return res, err
+	}
+	res.Indexes = len(idx)
+	res.Updates, err = b.rawUpdateRate(ctx, client.Database(c.mongoDB), d/2)
+	return res, err
+}
+
+// rawResultAfter is the store's bulk-insert rate into caasd's messages
+// collection itself, once the pipeline phases have filled it.
+type rawResultAfter struct {
+	rawResult
+	// DocsBefore is about the collection's size when the inserts began:
+	// the messages confirmed as persisted by the phases before (counting
+	// the documents on FerretDB would scan them all).
+	DocsBefore uint64 `json:"collection_docs_before"`
+}
+
+// rawInsertRateAfter inserts the raw phase's batches into caasd's messages
+// collection (ids of their own, which no message has) for d, after the
+// pipeline phases: the store's rate at the size the pipeline left the
+// collection, with caasd idle and the core to itself again. Beside the
+// first raw rate it tells how much of the pipeline's gap is the grown
+// collection and how much the shared core.
+func (b *bench) rawInsertRateAfter(ctx context.Context, d time.Duration, docsBefore uint64) (rawResultAfter, error) {
+	c := b.cfg
+	client, err := mongo.Connect(options.Client().ApplyURI(c.mongoURI).SetServerSelectionTimeout(10 * time.Second))
+	if err != nil {
+		return rawResultAfter{}, fmt.Errorf("mongo connect: %w", err)
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+	coll := client.Database(c.mongoDB).Collection(messagesCollection)
+	res, err := b.rawInserts(ctx, coll, d, "rawafter")
+	return rawResultAfter{rawResult: res, DocsBefore: docsBefore}, err
+}
+
+// messagesCollection is caasd's messages collection.
+const messagesCollection = "messages"
+
+// rawInserts inserts batches of rawBatch documents tagged tag into coll
+// for d (at most 2,000 batches) from -raw-writers writers.
+func (b *bench) rawInserts(ctx context.Context, coll *mongo.Collection, d time.Duration, tag string) (rawResult, error) {
+	res := rawResult{Batch: rawBatch, Writers: max(b.cfg.rawWriters, 1)}
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
@@ -68,7 +111,7 @@ func (b *bench) rawInsertRate(ctx context.Context, d time.Duration) (rawResult, 
 		wg.Go(func() {
 			docs := make([]any, rawBatch)
 			for n := w; n < 2000 && time.Since(start) < d && ctx.Err() == nil; n += res.Writers {
-				b.rawDocs(docs, n)
+				b.rawDocs(docs, n, tag)
 				_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 				mu.Lock()
 				if err != nil {
@@ -89,19 +132,18 @@ func (b *bench) rawInsertRate(ctx context.Context, d time.Duration) (rawResult, 
 	}
 	res.Seconds = round1(time.Since(start).Seconds())
 	res.PerSecond = round1(float64(res.Docs) / time.Since(start).Seconds())
-	res.Updates, err = b.rawUpdateRate(ctx, client.Database(c.mongoDB), d/2)
-	return res, err
+	return res, nil
 }
 
-// rawDocs fills docs with batch n of message-shaped documents.
-func (b *bench) rawDocs(docs []any, n int) {
+// rawDocs fills docs with batch n of message-shaped documents tagged tag.
+func (b *bench) rawDocs(docs []any, n int, tag string) {
 	now := time.Now().UTC()
 	for i := range docs {
 		k := n*rawBatch + i
-		id := fmt.Sprintf("ld|9|%d|%s.raw.%d", now.UnixNano(), b.prefix, k)
+		id := fmt.Sprintf("ld|9|%d|%s.%s.%d", now.UnixNano(), b.prefix, tag, k)
 		docs[i] = rawDoc{
-			ID: b.cfg.tenant + "/" + id, MessageID: id, ConversationID: fmt.Sprintf("%s-raw-r%d", b.prefix, k%50),
-			TenantID: b.cfg.tenant, SenderID: fmt.Sprintf("%s-raw-u%d", b.prefix, k%100),
+			ID: b.cfg.tenant + "/" + id, MessageID: id, ConversationID: fmt.Sprintf("%s-%s-r%d", b.prefix, tag, k%50),
+			TenantID: b.cfg.tenant, SenderID: fmt.Sprintf("%s-%s-u%d", b.prefix, tag, k%100),
 			Content: bson.M{"type": "text", "text": id}, Seq: int64(k/50 + 1), CreatedAt: now, PersistedAt: now,
 		}
 	}
