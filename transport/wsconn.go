@@ -55,21 +55,7 @@ func (c *wsConn) Principal() auth.Principal     { return c.principal }
 func (c *wsConn) Reply(_ uint64, f *Frame) bool { return c.Send(f) }
 
 // Send queues f; a full queue closes the connection as a slow consumer.
-func (c *wsConn) Send(f *Frame) bool {
-	c.mu.Lock()
-	if c.closing || c.closed {
-		c.mu.Unlock()
-		return false
-	}
-	if len(c.q) >= c.server.cfg.OutboundQueueLen {
-		c.mu.Unlock()
-		c.slow()
-		return false
-	}
-	c.q = append(c.q, f)
-	c.markDirtyLocked()
-	return true
-}
+func (c *wsConn) Send(f *Frame) bool { return c.SendAll([]*Frame{f}) }
 
 // SendAll queues fs in order; a queue without room for all of them closes
 // the connection as a slow consumer.
