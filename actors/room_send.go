@@ -361,11 +361,7 @@ func (r *room) fanout(fs ...*transport.Frame) {
 	var remote map[string][]string
 	for id, m := range r.online {
 		if m.conn.local != nil {
-			if len(fs) == 1 {
-				m.conn.local.Send(fs[0])
-			} else {
-				m.conn.local.SendAll(fs)
-			}
+			m.conn.local.SendAll(fs)
 			continue
 		}
 		if remote == nil {
