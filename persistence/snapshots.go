@@ -40,6 +40,7 @@ const (
 
 // snapshotSave is one queued save; done gets its outcome.
 type snapshotSave struct {
+	ctx                  context.Context // the caller's: a save it gave up on is dropped
 	key, leaseKey, token string
 	data                 []byte
 	done                 chan error
@@ -58,14 +59,15 @@ return 1
 
 // Save writes a room's snapshot if lease is still the room's lease;
 // ErrFenced otherwise, and nothing is written. It returns once the write
-// is done or ctx ends; a save whose caller gave up may still be written.
+// is done or ctx ends; a save whose caller gave up is dropped unless it is
+// being written.
 func (s *Snapshots) Save(ctx context.Context, tenant, conv string, lease *Lease, data []byte) error {
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("save room snapshot: %w", ctx.Err())
 	}
-	sv := &snapshotSave{key: RoomSnapshotKey(tenant, conv), leaseKey: LeaseKey(tenant, conv), token: lease.Token, data: data, done: make(chan error, 1)}
+	sv := &snapshotSave{ctx: ctx, key: RoomSnapshotKey(tenant, conv), leaseKey: LeaseKey(tenant, conv), token: lease.Token, data: data, done: make(chan error, 1)}
 	s.mu.Lock()
 	s.queue = append(s.queue, sv)
 	start := !s.writing
@@ -99,7 +101,17 @@ func (s *Snapshots) write() {
 			return
 		}
 		s.mu.Unlock()
-		s.writeBatch(batch)
+		live := batch[:0:0]
+		for _, sv := range batch {
+			if sv.ctx.Err() != nil {
+				sv.done <- fmt.Errorf("save room snapshot: %w", sv.ctx.Err())
+				continue
+			}
+			live = append(live, sv)
+		}
+		if len(live) > 0 {
+			s.writeBatch(live)
+		}
 		for range batch {
 			<-s.slots
 		}

@@ -91,3 +91,44 @@ func TestSnapshotSaveGivesUpWithItsContext(t *testing.T) {
 		t.Fatalf("save without Redis: %v after %v", err, time.Since(start))
 	}
 }
+
+// TestSnapshotSaveGivenUpIsNotWritten: a save whose caller has given up
+// before it is written is dropped, so a stopped room leaves no late write.
+func TestSnapshotSaveGivenUpIsNotWritten(t *testing.T) {
+	opt, err := redis.ParseURL(testenv.StartRedis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	leases := persistence.NewLeases(rdb, 30*time.Second)
+	late, _, err := leases.Acquire(ctx, "t1", "c2", "node-a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _, err := leases.Acquire(ctx, "t1", "c1", "node-a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps := persistence.NewSnapshots(rdb, time.Hour)
+	gone, stop := context.WithCancel(ctx)
+	stop()
+	for i := range 50 {
+		if err := snaps.Save(gone, "t1", "c2", late, []byte(fmt.Sprint("late-", i))); !errors.Is(err, context.Canceled) {
+			t.Fatalf("save %d: %v, want context.Canceled", i, err)
+		}
+	}
+	// Saves are written in the order they came: once a later save has
+	// landed, any of the given-up ones would have too.
+	if err := snaps.Save(ctx, "t1", "c1", kept, []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := snaps.Load(ctx, "t1", "c1"); err != nil || string(b) != "kept" {
+		t.Fatalf("snapshot %q, %v", b, err)
+	}
+	if b, err := snaps.Load(ctx, "t1", "c2"); !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatalf("a given-up save was written: %q, %v", b, err)
+	}
+}
