@@ -27,6 +27,10 @@ type PersisterConfig struct {
 	BatchSize int
 	// Concurrency bounds the bulk inserts in flight at once.
 	Concurrency int
+	// Linger is how long a batch may wait for more records after its
+	// first before it takes an insert slot; 0: a batch is what has arrived
+	// when a slot is free.
+	Linger time.Duration
 	StatusTTL   time.Duration
 	// SessionTimeout is the consumer group session timeout.
 	SessionTimeout time.Duration
@@ -55,8 +59,9 @@ type PersisterMetrics interface {
 //
 // Batches adapt to the store: the records of every claimed partition go
 // into one bounded intake, and a batch is whatever has arrived (up to
-// BatchSize) when an insert slot is free, so there is no linger while the
-// store is idle and batches grow while it is busy. Up to Concurrency
+// BatchSize) when an insert slot is free and Linger has passed since its
+// first record, so batches grow while the store is busy, and at low rates
+// hold what Linger gathers. Up to Concurrency
 // inserts run at once. As soon as MongoDB has a batch its persistence
 // events go out; offsets are marked in intake order and only for batches
 // MongoDB has, and committed off the insert path.

@@ -115,7 +115,10 @@ func (pl *pipeline) stop() {
 // records until an insert slot is free (or the batch is full), tops the
 // batch up with whatever has already arrived and sends it off.
 func (pl *pipeline) gather() {
-	size := pl.p.cfg.BatchSize
+	size, linger := pl.p.cfg.BatchSize, pl.p.cfg.Linger
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	defer wait.Stop()
 	for {
 		var batch []*sarama.ConsumerMessage
 		select {
@@ -124,21 +127,37 @@ func (pl *pipeline) gather() {
 		case <-pl.quit:
 			return
 		}
-		slot := false
-		for !slot && len(batch) < size {
-			select {
-			case m := <-pl.in:
-				batch = append(batch, m)
-			case pl.p.slots <- struct{}{}:
-				slot = true
-			case <-pl.quit:
-				return
-			}
+		// The batch takes a slot once one is free and its linger is over,
+		// or once it is full; it gathers what arrives meanwhile.
+		slots, lingering := pl.p.slots, wait.C
+		if linger > 0 {
+			wait.Reset(linger)
+		} else {
+			lingering = nil
 		}
-		if !slot {
+		for slots != nil || lingering != nil {
+			if len(batch) >= size {
+				wait.Stop() // a timer's channel holds no stale tick after Stop
+				lingering = nil
+				if slots == nil {
+					break
+				}
+			}
+			var in <-chan *sarama.ConsumerMessage
+			if len(batch) < size {
+				in = pl.in
+			}
 			select {
-			case pl.p.slots <- struct{}{}:
+			case m := <-in:
+				batch = append(batch, m)
+			case slots <- struct{}{}:
+				slots = nil
+			case <-lingering:
+				lingering = nil
 			case <-pl.quit:
+				if slots == nil {
+					<-pl.p.slots
+				}
 				return
 			}
 		}

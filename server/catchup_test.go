@@ -328,3 +328,35 @@ func TestPendingConfirmationsAreVisible(t *testing.T) {
 		t.Fatalf("socket_delivery_pending = %v once persisted, want 0", n)
 	}
 }
+
+// TestPersisterLingerGathersABurstIntoOneInsert: with
+// MESSAGE_PERSISTENCE_LINGER_MS, the messages that arrive within the
+// linger of the first go to MongoDB in one bulk insert, and none is
+// confirmed before the linger is over.
+func TestPersisterLingerGathersABurstIntoOneInsert(t *testing.T) {
+	const linger = 1500 * time.Millisecond
+	env := testenv.Start(t)
+	s := node(t, env, map[string]string{"MESSAGE_PERSISTENCE_LINGER_MS": fmt.Sprint(linger.Milliseconds())})
+	conversation(t, s, "acme", "c-l", "alice", "bob")
+	alice := join(t, s, "acme", "alice", "c-l")
+	before := metric(t, s.Addr(), "kafka_messages_persistence_latency_seconds_count")
+	start := time.Now()
+	const n = 10
+	for i := range n {
+		alice.Emit("sendMessage", text(fmt.Sprintf("l-%d", i), "c-l", fmt.Sprintf("burst %d", i)))
+	}
+	for i := range n {
+		alice.Wait("message:persisted", 20*time.Second, byID(fmt.Sprintf("l-%d", i)))
+		if i == 0 {
+			if d := time.Since(start); d < linger {
+				t.Fatalf("first message:persisted after %v, before the linger (%v)", d, linger)
+			}
+		}
+	}
+	if sent := time.Since(start); sent > 20*time.Second {
+		t.Fatalf("burst took %v", sent)
+	}
+	if got := metric(t, s.Addr(), "kafka_messages_persistence_latency_seconds_count") - before; got != 1 {
+		t.Fatalf("%v bulk inserts for a burst of %d within the linger, want 1", got, n)
+	}
+}

