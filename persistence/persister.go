@@ -30,8 +30,8 @@ type PersisterConfig struct {
 	// Linger is how long a batch may wait for more records after its
 	// first before it takes an insert slot; 0: a batch is what has arrived
 	// when a slot is free.
-	Linger time.Duration
-	StatusTTL   time.Duration
+	Linger    time.Duration
+	StatusTTL time.Duration
 	// SessionTimeout is the consumer group session timeout.
 	SessionTimeout time.Duration
 	// Local, if set, is handed each batch's persistence events as soon as
