@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/caasd/caasd/internal/testenv"
 	"github.com/caasd/caasd/persistence"
 )
 
@@ -22,12 +19,7 @@ type assigned struct {
 // real redis-server: each room gets its own gapless seqs, a message id
 // seen before keeps its seq, and a stale lease is fenced without a seq.
 func TestSeqBatcher(t *testing.T) {
-	opts, err := redis.ParseURL(testenv.StartRedis(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	seq := persistence.NewSequencer(rdb, time.Hour, 100, time.Hour)
 	b := persistence.NewSeqBatcher(seq, persistence.SeqBatcherConfig{QueueLen: 64, MaxBatch: 8, Linger: time.Millisecond})
@@ -39,6 +31,7 @@ func TestSeqBatcher(t *testing.T) {
 	const rooms = 20
 	ls := make([]*persistence.Lease, rooms)
 	for i := range ls {
+		var err error
 		if ls[i], _, err = leases.Acquire(ctx, "t", fmt.Sprint("c", i), "n", false); err != nil {
 			t.Fatal(err)
 		}

@@ -19,12 +19,7 @@ import (
 // room whose lease went elsewhere is refused and keeps nothing, and a room
 // saved twice keeps the later save.
 func TestSnapshotSavesOfManyRoomsAllLand(t *testing.T) {
-	opt, err := redis.ParseURL(testenv.StartRedis(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	leases := persistence.NewLeases(rdb, 30*time.Second)
@@ -77,6 +72,19 @@ func TestSnapshotSavesOfManyRoomsAllLand(t *testing.T) {
 	}
 }
 
+// redisClient is a client of a new real redis-server, closed at the end of
+// the test.
+func redisClient(t testing.TB) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(testenv.StartRedis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
 // TestSnapshotSaveGivesUpWithItsContext: a caller whose context ends is
 // told so even while Redis does not answer.
 func TestSnapshotSaveGivesUpWithItsContext(t *testing.T) {
@@ -95,12 +103,7 @@ func TestSnapshotSaveGivesUpWithItsContext(t *testing.T) {
 // TestSnapshotSaveGivenUpIsNotWritten: a save whose caller has given up
 // before it is written is dropped, so a stopped room leaves no late write.
 func TestSnapshotSaveGivenUpIsNotWritten(t *testing.T) {
-	opt, err := redis.ParseURL(testenv.StartRedis(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := redisClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	leases := persistence.NewLeases(rdb, 30*time.Second)
