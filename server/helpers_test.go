@@ -14,7 +14,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(testenv.RemovingBuild(m),
 		// Process-wide goroutines started by libraries on first use.
 		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),

@@ -16,8 +16,29 @@ import (
 
 var build struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
+}
+
+// Runner is what a TestMain runs: *testing.M, or what wraps it.
+type Runner interface{ Run() int }
+
+// RemovingBuild returns m whose Run, once the tests are over, removes the
+// binary BuildCaasd built, so that a package's test runs leave no 100 MB
+// binaries behind in the temp directory.
+func RemovingBuild(m Runner) Runner { return removingBuild{m} }
+
+type removingBuild struct{ m Runner }
+
+func (r removingBuild) Run() int {
+	code := r.m.Run()
+	if build.dir != "" {
+		if err := os.RemoveAll(build.dir); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: removing the caasd build: %v\n", err)
+		}
+	}
+	return code
 }
 
 // BuildCaasd builds cmd/caasd once per test binary, with the race detector
@@ -30,6 +51,7 @@ func BuildCaasd(t testing.TB) string {
 			build.err = err
 			return
 		}
+		build.dir = dir
 		build.path = filepath.Join(dir, "caasd")
 		args := []string{"build", "-o", build.path}
 		if raceEnabled {
