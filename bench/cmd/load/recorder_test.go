@@ -33,6 +33,7 @@ func TestRecorderFrames(t *testing.T) {
 		{"batch of three", []string{"[" + newMsg("message:new", 1, sent, "a") + "," + newMsg("message:accepted", 1, sent, "") + "," + newMsg("message:persisted", 1, sent, "") + "]"}, 1, 1, 1, 0, 0},
 		{"text that looks like a key", []string{newMsg("message:new", 1, sent, `\"event\":\"message:new\"`)}, 1, 0, 0, 0, 0},
 		{"failed and unknown", []string{`{"event":"message:failed","data":{"message_id":"m","code":"unavailable","message":"busy"}}`, `{"event":"typing","data":{}}`}, 0, 0, 0, 1, 1},
+		{"message id not first", []string{`{"event":"message:new","data":{"seq":3,"message_id":"ld|1|` + itoa(sent) + `|x"}}`}, 1, 0, 0, 0, 0},
 		{"no marker", []string{`{"event":"message:new","data":{"message_id":"other|1|2|"}}`}, 0, 0, 0, 0, 0},
 		{"time overflows", []string{`{"event":"message:new","data":{"message_id":"ld|1|99999999999999999999|x"}}`}, 0, 0, 0, 0, 0},
 		{"step out of range", []string{newMsg("message:new", maxSteps, sent, "a")}, 0, 0, 0, 0, 0},
@@ -78,5 +79,27 @@ func TestRecorderArrivalAndRead(t *testing.T) {
 		if q := c.h.Quantile(0.5); c.h.Count() != 1 || q < c.min || q > c.max {
 			t.Errorf("%s: %d recorded, %v ms, want one of %v–%v ms", c.name, c.h.Count(), q, c.min, c.max)
 		}
+	}
+}
+
+// BenchmarkRecorderBatch is one batch=1 frame of 30 message:new events.
+func BenchmarkRecorderBatch(b *testing.B) {
+	sent := time.Now().UnixNano()
+	f := "["
+	for i := range 30 {
+		if i > 0 {
+			f += ","
+		}
+		f += newMsg("message:new", 1, sent, "ld|1|"+itoa(sent)+"|x.1 {some} text")
+	}
+	frame := []byte(f + "]")
+	r := newRecorder()
+	cn := &conn{rec: r, joined: make(chan error, 1)}
+	b.SetBytes(int64(len(frame)))
+	for b.Loop() {
+		r.frame(cn, frame, sent, sent)
+	}
+	if got := r.steps[1].delivered.Count(); got != uint64(30*b.N) {
+		b.Fatalf("recorded %d, want %d", got, 30*b.N)
 	}
 }
