@@ -17,8 +17,8 @@ import (
 // the counter lives in Redis, a room's seq only grows across restarts and
 // node changes.
 //
-// The same round trip appends each new message to the room's recent list
-// (bounded), so that a client catching up after a restart gets exactly the
+// The same round trip appends each new message to the room's recent list,
+// so that a client catching up after a restart gets exactly the
 // messages it missed even before the persister has stored them.
 type Sequencer struct {
 	rdb       redis.UniversalClient
@@ -27,8 +27,11 @@ type Sequencer struct {
 	recentTTL time.Duration
 }
 
-// NewSequencer returns a Sequencer keeping statuses for statusTTL and the
-// last recentLen messages of each room for recentTTL after its last one.
+// NewSequencer returns a Sequencer keeping statuses for statusTTL and at
+// least the last recentLen messages of each room for recentTTL after its
+// last one. The list is trimmed back to recentLen once it is an eighth
+// (at least 8) longer, not at every message: a trim costs Redis as much as
+// the push, and every message pays for the push.
 func NewSequencer(rdb redis.UniversalClient, statusTTL time.Duration, recentLen int, recentTTL time.Duration) *Sequencer {
 	return &Sequencer{rdb: rdb, statusTTL: statusTTL, recentLen: recentLen, recentTTL: recentTTL}
 }
@@ -55,22 +58,24 @@ if redis.call('GET', KEYS[3]) ~= ARGV[5] then
   return redis.error_reply('FENCED lease lost')
 end
 local out = {}
-local added = false
+local len = 0
 for i = 4, #KEYS do
   local cur = redis.call('GET', KEYS[i])
   if cur then
     out[#out+1] = cur
   else
     local seq = redis.call('INCR', KEYS[1])
-    redis.call('SET', KEYS[i], 'p|' .. seq .. '||' .. ARGV[2], 'EX', tonumber(ARGV[1]))
-    redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[i + 2])
-    added = true
+    redis.call('SET', KEYS[i], 'p|' .. seq .. '||' .. ARGV[2], 'EX', ARGV[1])
+    len = redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[i + 2])
     out[#out+1] = 'n|' .. seq
   end
 end
-if added then
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+if len > 0 then
+  local keep = tonumber(ARGV[3])
+  if len >= keep + math.max(8, math.floor(keep / 8)) then
+    redis.call('LTRIM', KEYS[2], -keep, -1)
+  end
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
 return out
 `)
