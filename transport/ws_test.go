@@ -26,7 +26,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testSecret = "transport-test-secret"
 
-type event struct{ name, data string }
+type event struct {
+	name, data string
+	c          Conn // the connection it came on
+}
 
 // recorder is a Handler that records what its connections receive.
 type recorder struct {
@@ -55,7 +58,7 @@ type recSession struct {
 }
 
 func (s *recSession) Event(name string, data []byte, _ uint64) {
-	s.r.events <- event{name, string(data)}
+	s.r.events <- event{name, string(data), s.c}
 }
 func (s *recSession) Closed() { s.r.closed <- s.c.ID() }
 
@@ -208,7 +211,7 @@ func TestWSSplitAndFragmentedFramesArriveWhole(t *testing.T) {
 		c.write([]byte{b})
 		time.Sleep(time.Millisecond)
 	}
-	if e := waitEvent(t, rec); e != (event{"a", `{"x":1}`}) {
+	if e := waitEvent(t, rec); e.name != "a" || e.data != `{"x":1}` {
 		t.Fatalf("got %+v", e)
 	}
 	// Three fragments with a ping between them, in one write.
@@ -221,7 +224,7 @@ func TestWSSplitAndFragmentedFramesArriveWhole(t *testing.T) {
 	if op, p := c.read(); op != opPong || string(p) != "hi" {
 		t.Fatalf("want pong hi, got %d %q", op, p)
 	}
-	if e := waitEvent(t, rec); e != (event{"b", `[1,2]`}) {
+	if e := waitEvent(t, rec); e.name != "b" || e.data != `[1,2]` {
 		t.Fatalf("got %+v", e)
 	}
 	// Bad input in a whole frame gets an error event; the socket stays.
@@ -403,5 +406,110 @@ func TestWSConnectionsCostNoGoroutine(t *testing.T) {
 	}
 	for range n {
 		waitClosed(t, rec)
+	}
+}
+
+// TestWSReadingWhileWritingManyLosesNothing: 200 clients send numbered
+// frames while the server writes to all of them, so that the poller reads
+// between and during long flush passes. Every client's frames arrive once
+// and in order, and every client gets every event in order. One P, as
+// caasd runs in the benchmarks: the poller then waits for the flusher's
+// passes to step aside.
+func TestWSReadingWhileWritingManyLosesNothing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	_, rec, addr := startWS(t, WSConfig{OutboundQueueLen: 4096})
+	const clients, frames, events = 200, 40, 60
+	cs := make([]*rawClient, clients)
+	for i := range cs {
+		cs[i] = dialRaw(t, addr, "&batch=1")
+		cs[i].write(clientFrame(t, 0x81, fmt.Appendf(nil, `{"event":"hello","data":%d}`, i)))
+	}
+	conns := make([]Conn, clients) // by client
+	for range clients {
+		e := waitEvent(t, rec)
+		var i int
+		if _, err := fmt.Sscan(e.data, &i); err != nil || e.name != "hello" {
+			t.Fatalf("%+v: %v", e, err)
+		}
+		conns[i] = e.c
+	}
+	for i := range conns {
+		if conns[i] == nil {
+			t.Fatalf("client %d has no connection", i)
+		}
+	}
+	go func() {
+		for k := range events {
+			f := NewFrame("n", []byte(fmt.Sprint(k)))
+			for _, c := range conns {
+				c.Send(f)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	errs := make(chan error, clients)
+	for i, c := range cs {
+		go func() {
+			for k := range frames {
+				if _, err := c.conn.Write(clientFrame(t, 0x81, fmt.Appendf(nil, `{"event":"f","data":[%d,%d]}`, i, k))); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			_ = c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			next := 0
+			for next < events {
+				var h [2]byte
+				if _, err := io.ReadFull(c.br, h[:]); err != nil {
+					errs <- fmt.Errorf("client %d: %w", i, err)
+					return
+				}
+				n := int(h[1] & 0x7F)
+				if n == 126 {
+					var b [2]byte
+					_, _ = io.ReadFull(c.br, b[:])
+					n = int(binary.BigEndian.Uint16(b[:]))
+				}
+				p := make([]byte, n)
+				if _, err := io.ReadFull(c.br, p); err != nil {
+					errs <- fmt.Errorf("client %d: %w", i, err)
+					return
+				}
+				if p[0] != '[' {
+					p = append(append([]byte{'['}, p...), ']')
+				}
+				var evs []struct{ Data int }
+				if err := json.Unmarshal(p, &evs); err != nil {
+					errs <- fmt.Errorf("client %d: %w: %.60s", i, err, p)
+					return
+				}
+				for _, e := range evs {
+					if e.Data != next {
+						errs <- fmt.Errorf("client %d: event %d, want %d", i, e.Data, next)
+						return
+					}
+					next++
+				}
+			}
+			errs <- nil
+		}()
+	}
+	got := make([]int, clients) // frames received per client
+	for range clients * frames {
+		e := waitEvent(t, rec)
+		var ik [2]int
+		if err := json.Unmarshal([]byte(e.data), &ik); err != nil || e.name != "f" {
+			t.Fatalf("%+v: %v", e, err)
+		}
+		if ik[1] != got[ik[0]] {
+			t.Fatalf("client %d: frame %d arrived, want %d", ik[0], ik[1], got[ik[0]])
+		}
+		got[ik[0]]++
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
