@@ -438,7 +438,9 @@ func TestWSReadingWhileWritingManyLosesNothing(t *testing.T) {
 			t.Fatalf("client %d has no connection", i)
 		}
 	}
+	sent := make(chan struct{})
 	go func() {
+		defer close(sent)
 		for k := range events {
 			f := NewFrame("n", []byte(fmt.Sprint(k)))
 			for _, c := range conns {
@@ -512,4 +514,5 @@ func TestWSReadingWhileWritingManyLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	<-sent
 }
