@@ -144,12 +144,22 @@ func (c *rawClient) write(b []byte) {
 func (c *rawClient) read() (byte, []byte) {
 	c.tb.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	op, p, err := c.readFrame()
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return op, p
+}
+
+// readFrame is read without a deadline of its own and without failing
+// the test: for clients read from goroutines other than the test's.
+func (c *rawClient) readFrame() (byte, []byte, error) {
 	var h [2]byte
 	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		c.tb.Fatalf("read frame: %v", err)
+		return 0, nil, fmt.Errorf("read frame: %w", err)
 	}
 	if h[1]&0x80 != 0 || h[0]&0x80 == 0 {
-		c.tb.Fatalf("server frame masked or not final: %x", h)
+		return 0, nil, fmt.Errorf("server frame masked or not final: %x", h)
 	}
 	n := uint64(h[1] & 0x7F)
 	switch n {
@@ -164,9 +174,9 @@ func (c *rawClient) read() (byte, []byte) {
 	}
 	p := make([]byte, n)
 	if _, err := io.ReadFull(c.br, p); err != nil {
-		c.tb.Fatalf("read payload: %v", err)
+		return 0, nil, fmt.Errorf("read payload: %w", err)
 	}
-	return h[0] & 0x0F, p
+	return h[0] & 0x0F, p, nil
 }
 
 // readClose reads frames up to a close frame and returns its code.
@@ -462,19 +472,8 @@ func TestWSReadingWhileWritingManyLosesNothing(t *testing.T) {
 			_ = c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 			next := 0
 			for next < events {
-				var h [2]byte
-				if _, err := io.ReadFull(c.br, h[:]); err != nil {
-					errs <- fmt.Errorf("client %d: %w", i, err)
-					return
-				}
-				n := int(h[1] & 0x7F)
-				if n == 126 {
-					var b [2]byte
-					_, _ = io.ReadFull(c.br, b[:])
-					n = int(binary.BigEndian.Uint16(b[:]))
-				}
-				p := make([]byte, n)
-				if _, err := io.ReadFull(c.br, p); err != nil {
+				_, p, err := c.readFrame()
+				if err != nil {
 					errs <- fmt.Errorf("client %d: %w", i, err)
 					return
 				}
