@@ -2,10 +2,15 @@ package persistence_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caasd/caasd/internal/embedded"
 	"github.com/caasd/caasd/persistence"
 )
 
@@ -53,4 +58,93 @@ func TestRecentListKeepsItsLengthWithinAnEighthMore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAssignManyKeepsRoomsApart: the rooms of one call get the outcome they
+// would get on their own: gapless seqs for the healthy rooms, ErrFenced for
+// a stale lease, and an error for a room whose seq key Redis cannot
+// increment, with neither of the last two costing the others a seq. It runs
+// on a real redis-server and on the embedded default (miniredis's Lua).
+func TestAssignManyKeepsRoomsApart(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		rdb  func(testing.TB) *redis.Client
+	}{{"redis-server", redisClient}, {"embedded", embeddedRedisClient}} {
+		t.Run(c.name, func(t *testing.T) {
+			rdb := c.rdb(t)
+			ctx := context.Background()
+			seq := persistence.NewSequencer(rdb, time.Hour, 100, time.Hour)
+			leases := persistence.NewLeases(rdb, time.Minute)
+			batch := func(conv string, ids ...string) *persistence.AssignBatch {
+				t.Helper()
+				l, _, err := leases.Acquire(ctx, "t", conv, "n", false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := &persistence.AssignBatch{Tenant: "t", Conv: conv, Lease: l, MessageIDs: ids}
+				for _, id := range ids {
+					b.Bodies = append(b.Bodies, []byte(`{"id":"`+id+`"}`))
+				}
+				return b
+			}
+			good1, fenced, broken, good2 := batch("a", "a1", "a2"), batch("f", "f1"), batch("b", "b1"), batch("c", "c1", "c2", "c3")
+			fenced.Lease = &persistence.Lease{Token: "not-the-lease"}
+			if err := rdb.HSet(ctx, persistence.SeqKey("t", "b"), "x", "1").Err(); err != nil {
+				t.Fatal(err)
+			}
+			res, errs := seq.AssignMany(ctx, []*persistence.AssignBatch{good1, fenced, broken, good2})
+			for i, want := range [][]int64{{1, 2}, nil, nil, {1, 2, 3}} {
+				if want == nil {
+					continue
+				}
+				if errs[i] != nil || len(res[i]) != len(want) {
+					t.Fatalf("room %d: %+v %v, want seqs %v", i, res[i], errs[i], want)
+				}
+				for j, s := range want {
+					if res[i][j].Seq != s || res[i][j].Dup {
+						t.Fatalf("room %d message %d: %+v, want new seq %d", i, j, res[i][j], s)
+					}
+				}
+			}
+			if !errors.Is(errs[1], persistence.ErrFenced) {
+				t.Errorf("stale lease: %v, want ErrFenced", errs[1])
+			}
+			if errs[2] == nil || errors.Is(errs[2], persistence.ErrFenced) || !strings.Contains(errs[2].Error(), "WRONGTYPE") {
+				t.Errorf("seq key of the wrong type: %v, want Redis's WRONGTYPE error", errs[2])
+			}
+			// The refused rooms' messages were not recorded: a later call
+			// with a fixed room sequences them as new.
+			if err := rdb.Del(ctx, persistence.SeqKey("t", "b")).Err(); err != nil {
+				t.Fatal(err)
+			}
+			res, errs = seq.AssignMany(ctx, []*persistence.AssignBatch{batch("b", "b1"), batch("a", "a2", "a3")})
+			if errs[0] != nil || res[0][0].Seq != 1 || res[0][0].Dup {
+				t.Errorf("room fixed: %+v %v, want b1 new with seq 1", res[0], errs[0])
+			}
+			if errs[1] != nil || !res[1][0].Dup || res[1][0].Seq != 2 || res[1][1].Dup || res[1][1].Seq != 3 {
+				t.Errorf("room a again: %+v %v, want a2 seen with seq 2 and a3 new with seq 3", res[1], errs[1])
+			}
+			recent, err := seq.Recent(ctx, "t", "c", 10)
+			if err != nil || len(recent) != 3 || string(recent[2].Body) != `{"id":"c3"}` {
+				t.Errorf("room c's recent list: %+v %v", recent, err)
+			}
+		})
+	}
+}
+
+// embeddedRedisClient is a client of caasd's embedded default Redis.
+func embeddedRedisClient(t testing.TB) *redis.Client {
+	t.Helper()
+	r, err := embedded.StartRedis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	opt, err := redis.ParseURL(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }
