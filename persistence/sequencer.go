@@ -116,50 +116,73 @@ type AssignBatch struct {
 	Bodies       [][]byte
 }
 
+// maxScriptMessages bounds the messages of one assignScript call: a script
+// holds Redis for all its clients while it runs (about 10 µs a message
+// here), so the rooms of a big pipeline are spread over several calls of
+// about this many messages each, rather than one call of milliseconds.
+const maxScriptMessages = 64
+
+// scriptCall is one assignScript call: batches[from:to] of AssignMany.
+type scriptCall struct {
+	from, to int
+	keys     []string
+	args     []any
+}
+
 // AssignMany gives seqs to the messages of several rooms in one Redis round
-// trip and one script call (two round trips the first time Redis sees the
-// script); each room's batch is as atomic as on its own. res[i] and
-// errs[i] are batch i's outcome.
+// trip (two the first time Redis sees the script), in as few script calls
+// as maxScriptMessages allows; each room's batch is as atomic as on its
+// own. res[i] and errs[i] are batch i's outcome.
 func (s *Sequencer) AssignMany(ctx context.Context, batches []*AssignBatch) (res [][]Assignment, errs []error) {
 	res, errs = make([][]Assignment, len(batches)), make([]error, len(batches))
-	if len(batches) == 0 {
-		return res, errs
-	}
-	nkeys := 0
-	for _, b := range batches {
-		nkeys += 3 + len(b.MessageIDs)
-	}
-	keys := make([]string, 0, nkeys)
-	args := make([]any, 0, 3+nkeys)
-	args = append(args, int(s.statusTTL/time.Second), s.recentLen, int(s.recentTTL/time.Second))
-	for _, b := range batches {
-		keys = append(keys, SeqKey(b.Tenant, b.Conv), RecentKey(b.Tenant, b.Conv), LeaseKey(b.Tenant, b.Conv))
-		for _, id := range b.MessageIDs {
-			keys = append(keys, StatusKey(b.Tenant, id))
-		}
-		args = append(args, b.Conv, b.Lease.Token, len(b.MessageIDs))
-		for _, body := range b.Bodies {
-			args = append(args, body)
-		}
-	}
-	cmd := runScripts(ctx, s.rdb, 1, func(pipe redis.Pipeliner, _ int, eval bool) *redis.Cmd {
+	calls := s.scriptCalls(batches)
+	cmds := runScripts(ctx, s.rdb, len(calls), func(pipe redis.Pipeliner, i int, eval bool) *redis.Cmd {
 		if eval {
-			return assignScript.Eval(ctx, pipe, keys, args...)
+			return assignScript.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
 		}
-		return assignScript.EvalSha(ctx, pipe, keys, args...)
-	})[0]
-	rooms, err := cmd.Slice()
-	if err == nil && len(rooms) != len(batches) {
-		err = fmt.Errorf("%d results for %d rooms", len(rooms), len(batches))
-	}
-	for i, b := range batches {
-		if err != nil {
-			errs[i] = fmt.Errorf("assign seq: %w", err)
-			continue
+		return assignScript.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+	})
+	for ci, c := range calls {
+		rooms, err := cmds[ci].Slice()
+		if err == nil && len(rooms) != c.to-c.from {
+			err = fmt.Errorf("%d results for %d rooms", len(rooms), c.to-c.from)
 		}
-		res[i], errs[i] = assignResult(rooms[i], len(b.MessageIDs))
+		for i := c.from; i < c.to; i++ {
+			if err != nil {
+				errs[i] = fmt.Errorf("assign seq: %w", err)
+				continue
+			}
+			res[i], errs[i] = assignResult(rooms[i-c.from], len(batches[i].MessageIDs))
+		}
 	}
 	return res, errs
+}
+
+// scriptCalls spreads batches over calls of about maxScriptMessages
+// messages; a room's batch is never split.
+func (s *Sequencer) scriptCalls(batches []*AssignBatch) []scriptCall {
+	var calls []scriptCall
+	var c *scriptCall
+	msgs := 0
+	for i, b := range batches {
+		if c == nil || msgs+len(b.MessageIDs) > maxScriptMessages && msgs > 0 {
+			calls = append(calls, scriptCall{from: i})
+			c = &calls[len(calls)-1]
+			c.args = append(c.args, int(s.statusTTL/time.Second), s.recentLen, int(s.recentTTL/time.Second))
+			msgs = 0
+		}
+		c.keys = append(c.keys, SeqKey(b.Tenant, b.Conv), RecentKey(b.Tenant, b.Conv), LeaseKey(b.Tenant, b.Conv))
+		for _, id := range b.MessageIDs {
+			c.keys = append(c.keys, StatusKey(b.Tenant, id))
+		}
+		c.args = append(c.args, b.Conv, b.Lease.Token, len(b.MessageIDs))
+		for _, body := range b.Bodies {
+			c.args = append(c.args, body)
+		}
+		c.to = i + 1
+		msgs += len(b.MessageIDs)
+	}
+	return calls
 }
 
 // assignResult reads one room's answer of assignScript.

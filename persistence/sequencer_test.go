@@ -148,3 +148,82 @@ func embeddedRedisClient(t testing.TB) *redis.Client {
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }
+
+// TestAssignManySpreadsABigPipelineOverCalls: a pipeline of many rooms is
+// sent as several script calls of at most 64 messages each (a room's batch
+// whole, even when it has more), so that no call holds Redis for long,
+// and every room still gets its own gapless seqs.
+func TestAssignManySpreadsABigPipelineOverCalls(t *testing.T) {
+	rdb := redisClient(t)
+	ctx := context.Background()
+	seq := persistence.NewSequencer(rdb, time.Hour, 100, time.Hour)
+	leases := persistence.NewLeases(rdb, time.Minute)
+	sizes := make([]int, 0, 121)
+	for i := range 120 {
+		sizes = append(sizes, 1+i%3)
+	}
+	sizes = append(sizes[:60], append([]int{80}, sizes[60:]...)...) // one room above the bound, mid-pipeline
+	var batches []*persistence.AssignBatch
+	for r, n := range sizes {
+		conv := fmt.Sprint("room", r)
+		l, _, err := leases.Acquire(ctx, "t", conv, "n", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &persistence.AssignBatch{Tenant: "t", Conv: conv, Lease: l}
+		for m := range n {
+			b.MessageIDs = append(b.MessageIDs, fmt.Sprintf("%s-m%d", conv, m))
+			b.Bodies = append(b.Bodies, []byte(`{}`))
+		}
+		batches = append(batches, b)
+	}
+	wantCalls, msgs := 0, 0
+	for _, n := range sizes {
+		if wantCalls == 0 || msgs+n > 64 && msgs > 0 {
+			wantCalls, msgs = wantCalls+1, 0
+		}
+		msgs += n
+	}
+	// Redis learns the script first, so that the count is of calls by hash.
+	if _, errs := seq.AssignMany(ctx, []*persistence.AssignBatch{{Tenant: "t", Conv: "warm", Lease: &persistence.Lease{}}}); errs[0] == nil {
+		t.Fatal("a room without a lease was not fenced")
+	}
+	before := scriptCalls(t, rdb)
+	res, errs := seq.AssignMany(ctx, batches)
+	if got := scriptCalls(t, rdb) - before; got != int64(wantCalls) {
+		t.Errorf("%d script calls for %d rooms, want %d", got, len(sizes), wantCalls)
+	}
+	for r, n := range sizes {
+		if errs[r] != nil || len(res[r]) != n {
+			t.Fatalf("room %d: %+v %v, want %d seqs", r, res[r], errs[r], n)
+		}
+		for m, a := range res[r] {
+			if a.Seq != int64(m+1) || a.Dup {
+				t.Fatalf("room %d message %d: %+v, want new seq %d", r, m, a, m+1)
+			}
+		}
+	}
+}
+
+// scriptCalls is how many EVAL and EVALSHA calls Redis has run.
+func scriptCalls(t testing.TB, rdb *redis.Client) int64 {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, cmd := range []string{"cmdstat_eval:", "cmdstat_evalsha:"} {
+			if rest, ok := strings.CutPrefix(line, cmd+"calls="); ok {
+				calls, _, _ := strings.Cut(rest, ",")
+				var c int64
+				if _, err := fmt.Sscan(calls, &c); err != nil {
+					t.Fatalf("commandstats %q: %v", line, err)
+				}
+				n += c
+			}
+		}
+	}
+	return n
+}
