@@ -119,13 +119,19 @@ type LeaseRef struct {
 // a lease another activation took.
 func (l *Leases) RenewAll(ctx context.Context, refs []LeaseRef) (errs []error, err error) {
 	start := time.Now()
-	pipe := l.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(refs))
-	for i, r := range refs {
-		cmds[i] = renewScript.Eval(ctx, pipe, []string{LeaseKey(r.Tenant, r.Conv)}, r.Lease.Token, l.ttl.Milliseconds())
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("renew leases: %w", err)
+	// By hash: a node renews every lease it holds each round, and sending
+	// the script's text with each would have Redis hash it every time.
+	cmds := runScripts(ctx, l.rdb, len(refs), func(pipe redis.Pipeliner, i int, eval bool) *redis.Cmd {
+		keys := []string{LeaseKey(refs[i].Tenant, refs[i].Conv)}
+		if eval {
+			return renewScript.Eval(ctx, pipe, keys, refs[i].Lease.Token, l.ttl.Milliseconds())
+		}
+		return renewScript.EvalSha(ctx, pipe, keys, refs[i].Lease.Token, l.ttl.Milliseconds())
+	})
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("renew leases: %w", err)
+		}
 	}
 	errs = make([]error, len(refs))
 	for i, c := range cmds {

@@ -208,22 +208,25 @@ func TestAssignManySpreadsABigPipelineOverCalls(t *testing.T) {
 // scriptCalls is how many EVAL and EVALSHA calls Redis has run.
 func scriptCalls(t testing.TB, rdb *redis.Client) int64 {
 	t.Helper()
+	return commandCalls(t, rdb, "eval") + commandCalls(t, rdb, "evalsha")
+}
+
+// commandCalls is how many calls of cmd Redis has run (INFO commandstats).
+func commandCalls(t testing.TB, rdb *redis.Client, cmd string) int64 {
+	t.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int64
 	for _, line := range strings.Split(info, "\r\n") {
-		for _, cmd := range []string{"cmdstat_eval:", "cmdstat_evalsha:"} {
-			if rest, ok := strings.CutPrefix(line, cmd+"calls="); ok {
-				calls, _, _ := strings.Cut(rest, ",")
-				var c int64
-				if _, err := fmt.Sscan(calls, &c); err != nil {
-					t.Fatalf("commandstats %q: %v", line, err)
-				}
-				n += c
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
+			calls, _, _ := strings.Cut(rest, ",")
+			var n int64
+			if _, err := fmt.Sscan(calls, &n); err != nil {
+				t.Fatalf("commandstats %q: %v", line, err)
 			}
+			return n
 		}
 	}
-	return n
+	return 0
 }
