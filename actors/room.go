@@ -67,6 +67,9 @@ type room struct {
 	// answers that came in before it, so that they go out together.
 	releaseQueued bool
 	releasing     []*transport.Frame // release's scratch
+	// recentTTLAt is when a batch of this activation last set the Redis
+	// recent list's TTL (see recentRefreshEvery).
+	recentTTLAt time.Time
 }
 
 // member is one online connection of the room.

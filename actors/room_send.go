@@ -50,12 +50,13 @@ func (r *room) enqueue(ctx actor.Context, m *pb.SendMessage) {
 // assignment is one batch of the room waiting for its seqs. Done fills
 // res and err, closes ready, and sends the assignment to the room.
 type assignment struct {
-	batch  []*pb.SendMessage
-	bodies [][]byte
-	now    time.Time
-	ready  chan struct{}
-	res    []persistence.Assignment
-	err    error
+	batch   []*pb.SendMessage
+	bodies  [][]byte
+	now     time.Time
+	refresh bool // the batch sets the recent list's TTL again
+	ready   chan struct{}
+	res     []persistence.Assignment
+	err     error
 }
 
 func (a *assignment) len() int {
@@ -64,6 +65,12 @@ func (a *assignment) len() int {
 	}
 	return len(a.batch)
 }
+
+// recentRefreshEvery is how often the room's batches set the Redis recent
+// list's TTL (ROOM_STATE_TTL) again: a 24th of it, so the list outlives
+// the room's last message by at least 23/24 of the TTL, for one EXPIRE
+// per room that often instead of one per batch.
+func (r *room) recentRefreshEvery() time.Duration { return r.e.deps.Rooms.StateTTL / 24 }
 
 // flush asks for the batch's seqs, unless a batch already waits for its
 // own: that one's answer flushes again.
@@ -80,6 +87,7 @@ func (r *room) flush(ctx actor.Context) {
 	}
 	now := time.Now().UTC()
 	a := &assignment{batch: batch, bodies: make([][]byte, len(batch)), now: now, ready: make(chan struct{})}
+	a.refresh = now.Sub(r.recentTTLAt) >= r.recentRefreshEvery()
 	ids := make([]string, len(batch))
 	for i, m := range batch {
 		ids[i] = m.MessageId
@@ -87,7 +95,7 @@ func (r *room) flush(ctx actor.Context) {
 	}
 	self, root := r.self, r.e.system.Root
 	req := &persistence.AssignRequest{
-		AssignBatch: persistence.AssignBatch{Tenant: r.key.tenant, Conv: r.key.conv, Lease: r.lease, MessageIDs: ids, Bodies: a.bodies},
+		AssignBatch: persistence.AssignBatch{Tenant: r.key.tenant, Conv: r.key.conv, Lease: r.lease, MessageIDs: ids, Bodies: a.bodies, RefreshRecent: a.refresh},
 		Done: func(res []persistence.Assignment, err error) {
 			a.res, a.err = res, err
 			close(a.ready)
@@ -116,6 +124,9 @@ func (r *room) assigned(ctx actor.Context, a *assignment) {
 	case a.err != nil:
 		r.assignFailed(a.batch, a.err)
 	default:
+		if a.refresh {
+			r.recentTTLAt = a.now
+		}
 		for i, m := range a.batch {
 			r.accept(ctx, m, a.res[i], a.now, a.bodies[i])
 		}

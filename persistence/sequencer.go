@@ -28,10 +28,11 @@ type Sequencer struct {
 }
 
 // NewSequencer returns a Sequencer keeping statuses for statusTTL and at
-// least the last recentLen messages of each room for recentTTL after its
-// last one. The list is trimmed back to recentLen once it is an eighth
-// (at least 8) longer, not at every message: a trim costs Redis as much as
-// the push, and every message pays for the push.
+// least the last recentLen messages of each room for recentTTL after the
+// batch that last set its TTL (the one that created the list, or one with
+// RefreshRecent). The list is trimmed back to recentLen once it is an
+// eighth (at least 8) longer, not at every message: a trim costs Redis as
+// much as the push, and every message pays for the push.
 func NewSequencer(rdb redis.UniversalClient, statusTTL time.Duration, recentLen int, recentTTL time.Duration) *Sequencer {
 	return &Sequencer{rdb: rdb, statusTTL: statusTTL, recentLen: recentLen, recentTTL: recentTTL}
 }
@@ -53,7 +54,9 @@ type Assignment struct {
 // so one call per pipeline instead of one per room saves that share.
 // ARGV[1] status TTL seconds, ARGV[2] recent list length, ARGV[3] recent
 // list TTL seconds, then per room: conversation id, the caller's lease
-// token, n, and the n messages' bodies (message:new data without seq).
+// token, n, "1" to set the recent list's TTL again (a list the batch
+// creates gets it anyway), and the n messages' bodies (message:new data
+// without seq).
 // KEYS per room: its seq key, recent list, lease, then the n status keys.
 // A room answers a table of "n|seq" (new) or the status found (seen
 // before), or a string: "FENCED" when its lease is not the caller's (a
@@ -66,14 +69,14 @@ local slack = math.max(8, math.floor(keep / 8))
 local res = {}
 local k, a = 1, 4
 while a <= #ARGV do
-  local conv, token, n = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  local conv, token, n, refresh = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3]
   local seqKey, recent, lease = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   local ok, out = pcall(function()
     if redis.call('GET', lease) ~= token then
       return 'FENCED'
     end
     local got = {}
-    local len = 0
+    local len, pushed = 0, 0
     for j = 1, n do
       local statusKey = KEYS[k + 2 + j]
       local cur = redis.call('GET', statusKey)
@@ -82,7 +85,8 @@ while a <= #ARGV do
       else
         local seq = redis.call('INCR', seqKey)
         redis.call('SET', statusKey, 'p|' .. seq .. '||' .. conv, 'EX', ARGV[1])
-        len = redis.call('RPUSH', recent, seq .. '|' .. ARGV[a + 2 + j])
+        len = redis.call('RPUSH', recent, seq .. '|' .. ARGV[a + 3 + j])
+        pushed = pushed + 1
         got[j] = 'n|' .. seq
       end
     end
@@ -90,7 +94,9 @@ while a <= #ARGV do
       if len >= keep + slack then
         redis.call('LTRIM', recent, -keep, -1)
       end
-      redis.call('EXPIRE', recent, ARGV[3])
+      if refresh == '1' or len == pushed then
+        redis.call('EXPIRE', recent, ARGV[3])
+      end
     end
     return got
   end)
@@ -100,7 +106,7 @@ while a <= #ARGV do
     res[#res + 1] = 'ERR ' .. tostring(type(out) == 'table' and out.err or out)
   end
   k = k + 3 + n
-  a = a + 3 + n
+  a = a + 4 + n
 end
 return res
 `)
@@ -114,6 +120,10 @@ type AssignBatch struct {
 	Lease        *Lease
 	MessageIDs   []string
 	Bodies       [][]byte
+	// RefreshRecent sets the recent list's TTL again. Setting it at every
+	// batch would be one more Redis command for nearly every message at
+	// chat rates; a room sets it once in a while instead.
+	RefreshRecent bool
 }
 
 // maxScriptMessages bounds the messages of one assignScript call: a script
@@ -175,7 +185,11 @@ func (s *Sequencer) scriptCalls(batches []*AssignBatch) []scriptCall {
 		for _, id := range b.MessageIDs {
 			c.keys = append(c.keys, StatusKey(b.Tenant, id))
 		}
-		c.args = append(c.args, b.Conv, b.Lease.Token, len(b.MessageIDs))
+		refresh := "0"
+		if b.RefreshRecent {
+			refresh = "1"
+		}
+		c.args = append(c.args, b.Conv, b.Lease.Token, len(b.MessageIDs), refresh)
 		for _, body := range b.Bodies {
 			c.args = append(c.args, body)
 		}

@@ -66,10 +66,7 @@ func TestRecentListKeepsItsLengthWithinAnEighthMore(t *testing.T) {
 // increment, with neither of the last two costing the others a seq. It runs
 // on a real redis-server and on the embedded default (miniredis's Lua).
 func TestAssignManyKeepsRoomsApart(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		rdb  func(testing.TB) *redis.Client
-	}{{"redis-server", redisClient}, {"embedded", embeddedRedisClient}} {
+	for _, c := range redisBackends {
 		t.Run(c.name, func(t *testing.T) {
 			rdb := c.rdb(t)
 			ctx := context.Background()
@@ -127,6 +124,54 @@ func TestAssignManyKeepsRoomsApart(t *testing.T) {
 			recent, err := seq.Recent(ctx, "t", "c", 10)
 			if err != nil || len(recent) != 3 || string(recent[2].Body) != `{"id":"c3"}` {
 				t.Errorf("room c's recent list: %+v %v", recent, err)
+			}
+		})
+	}
+}
+
+// redisBackends are the Redis servers caasd runs on: a real redis-server
+// and the embedded default (miniredis, whose Lua differs in places).
+var redisBackends = []struct {
+	name string
+	rdb  func(testing.TB) *redis.Client
+}{{"redis-server", redisClient}, {"embedded", embeddedRedisClient}}
+
+// TestRecentListTTLIsSetAtCreationAndOnRefresh: the batch that creates a
+// room's recent list sets its TTL; later batches leave it as it is unless
+// they ask for a refresh.
+func TestRecentListTTLIsSetAtCreationAndOnRefresh(t *testing.T) {
+	for _, c := range redisBackends {
+		t.Run(c.name, func(t *testing.T) {
+			rdb := c.rdb(t)
+			ctx := context.Background()
+			seq := persistence.NewSequencer(rdb, time.Hour, 100, time.Hour)
+			lease, _, err := persistence.NewLeases(rdb, time.Minute).Acquire(ctx, "t", "c", "n", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := persistence.RecentKey("t", "c")
+			send := func(id string, refresh bool) time.Duration {
+				t.Helper()
+				b := &persistence.AssignBatch{Tenant: "t", Conv: "c", Lease: lease, MessageIDs: []string{id}, Bodies: [][]byte{[]byte(`{}`)}, RefreshRecent: refresh}
+				if _, errs := seq.AssignMany(ctx, []*persistence.AssignBatch{b}); errs[0] != nil {
+					t.Fatal(errs[0])
+				}
+				return rdb.PTTL(ctx, key).Val()
+			}
+			if ttl := send("m1", false); ttl < 59*time.Minute || ttl > time.Hour {
+				t.Fatalf("TTL %v after the batch that created the list, want about an hour", ttl)
+			}
+			if err := rdb.Expire(ctx, key, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if ttl := send("m2", false); ttl <= 0 || ttl > time.Minute {
+				t.Errorf("TTL %v after a batch without refresh, want the minute left untouched", ttl)
+			}
+			if ttl := send("m3", true); ttl < 59*time.Minute {
+				t.Errorf("TTL %v after a batch with refresh, want about an hour", ttl)
+			}
+			if n := rdb.LLen(ctx, key).Val(); n != 3 {
+				t.Errorf("list holds %d messages, want 3", n)
 			}
 		})
 	}
