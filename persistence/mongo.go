@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -88,10 +89,20 @@ var indexes = []index{
 }
 
 // EnsureIndexes creates the indexes that do not exist yet. Only the missing
-// ones: FerretDB v1 fails on re-creating an index that exists.
+// ones: FerretDB v1 fails on re-creating an index that exists. A
+// collection that does not exist yet has none, and its indexes are not
+// listed: the server answers that with an error (NamespaceNotFound), which
+// FerretDB logs in full, once per collection on a first start.
 func (m *Mongo) EnsureIndexes(ctx context.Context) error {
+	colls, err := m.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
 	have := map[string]map[string]bool{}
 	for _, ix := range indexes {
+		if have[ix.coll] == nil && !slices.Contains(colls, ix.coll) {
+			have[ix.coll] = map[string]bool{}
+		}
 		if have[ix.coll] == nil {
 			names, err := m.indexNames(ctx, ix.coll)
 			if err != nil {
