@@ -1,42 +1,16 @@
 package persistence_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/caasd/caasd/internal/embedded"
 	"github.com/caasd/caasd/internal/testenv"
 	"github.com/caasd/caasd/persistence"
 )
-
-// lockedBuffer is a log sink FerretDB's goroutines may write to at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestEnsureIndexesOnAFreshStoreAndAgain: on an empty FerretDB the indexes
 // are created without one warning in the store's log (it logs every error
@@ -46,9 +20,10 @@ func (l *lockedBuffer) String() string {
 func TestEnsureIndexesOnAFreshStoreAndAgain(t *testing.T) {
 	ctx := context.Background()
 	dir, addr := t.TempDir(), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	var log lockedBuffer
+	var log testenv.SyncBuffer
 	logger := embedded.Quiet(slog.New(slog.NewTextHandler(&log, nil)))
 	for run := range 2 {
+		before := len(log.String())
 		store, err := embedded.StartMongo(dir, addr, logger)
 		if err != nil {
 			t.Fatal(err)
@@ -73,7 +48,7 @@ func TestEnsureIndexesOnAFreshStoreAndAgain(t *testing.T) {
 				names = append(names, s.Name)
 			}
 		}
-		logged := log.String()
+		logged := log.String()[before:]
 		_ = db.Close(ctx) // FerretDB answers the driver's endSessions with an error, and logs it
 		store.Close()
 		if err != nil {
@@ -82,7 +57,6 @@ func TestEnsureIndexesOnAFreshStoreAndAgain(t *testing.T) {
 		if logged != "" {
 			t.Errorf("run %d: the store logged warnings:\n%.2000s", run, logged)
 		}
-		log.reset()
 		for _, want := range []string{"tenant_message_id_unique", "conversation_tenant_created", "tenant_conversation_seq"} {
 			if !slices.Contains(names, want) {
 				t.Errorf("run %d: messages indexes %v lack %s", run, names, want)

@@ -37,7 +37,7 @@ var freeUDPTCPPort = testenv.FreePort
 var turnAllocate = coturntest.Allocate
 
 // logBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type logBuffer = coturntest.SyncBuffer
+type logBuffer = testenv.SyncBuffer
 
 // assertUnauthorized checks that err is coturn's 401 answer, as pion reports it.
 func assertUnauthorized(t *testing.T, what string, err error) {

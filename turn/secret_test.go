@@ -61,7 +61,7 @@ func TestSecretRedaction(t *testing.T) {
 // registry exposes for the secret.
 func TestNoSecretInLogsOrStatus(t *testing.T) {
 	port, _ := coturntest.Start(t, leakSecret, testRealm)
-	var logs coturntest.SyncBuffer
+	var logs testenv.SyncBuffer
 	live := ServerConfig{ID: "live", Host: "127.0.0.1", Port: port, Secret: leakSecret, PreviousSecret: leakSecret}
 	dead := ServerConfig{ID: "dead", Host: "127.0.0.1", Port: testenv.FreePort(t), Secret: leakSecret}
 	r, _ := newTestRegistry(t, Config{Servers: []ServerConfig{live, dead}, FailureThreshold: 1,

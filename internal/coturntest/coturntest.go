@@ -4,7 +4,6 @@
 package coturntest
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -92,7 +91,7 @@ func run(t testing.TB, o options) (stop func()) {
 		args = append(args, "--tls-listening-port="+strconv.Itoa(o.tlsPort),
 			"--cert="+o.certFile, "--pkey="+o.keyFile)
 	}
-	out := &SyncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
@@ -209,26 +208,4 @@ func selfSignedCert(t testing.TB) (certFile, keyFile string) {
 	write(certFile, "CERTIFICATE", der)
 	write(keyFile, "EC PRIVATE KEY", keyDER)
 	return certFile, keyFile
-}
-
-// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers,
-// for capturing process or log output while a test reads it. The zero
-// value is ready to use.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p to the buffer.
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns the contents written so far.
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
