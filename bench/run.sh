@@ -130,7 +130,7 @@ run_case() {
 	start_stack
 	log "case $CASE_N: caasd pid $CAASD_PID (core $SERVER_CPU), kafka $KAFKA_BROKERS, mongo $MONGO_URI; load $* (core $LOAD_CPU)"
 	timeout -s INT "$CASE_TIMEOUT" taskset -c "$LOAD_CPU" "$WORK/bin/load" \
-		-addr "127.0.0.1:$PORT" -pid "$CAASD_PID" -services-pid "$SERVICES_PID" -mongo-pid "$MONGO_PID" -jwt-secret "$SECRET" \
+		-addr "127.0.0.1:$PORT" -pid "$CAASD_PID" -services-pid "$SERVICES_PID" -mongo-pid "$MONGO_PID" -redis-pid "$REDIS_PID" -jwt-secret "$SECRET" \
 		-profile-dir "$WORK/profiles" -mongo-uri "$MONGO_URI" -timeout "$((CASE_TIMEOUT - 10))s" "$@" ${LOAD_ARGS:-} \
 		| tee -a "$RESULTS" || log "load run failed: $*"
 	stop_stack

@@ -14,9 +14,9 @@ type fanoutStep struct {
 	deliveries
 	// PublishMs is caasd's mean Kafka publish latency (its metric
 	// socket_messages_publish_latency_seconds) over the step.
-	PublishMs   float64 `json:"kafka_publish_mean_ms"`
-	CaasdCPU    float64 `json:"caasd_cpu_pct"`
-	ServicesCPU float64 `json:"services_cpu_pct"`
+	PublishMs float64 `json:"kafka_publish_mean_ms"`
+	CaasdCPU  float64 `json:"caasd_cpu_pct"`
+	servicesCPU
 	LoadCPU     float64 `json:"load_tool_cpu_pct"`
 	RSSKiB      int64   `json:"caasd_rss_kib"`
 	Disconnects int64   `json:"disconnects"`
@@ -139,7 +139,7 @@ func (b *bench) fanoutStep(ctx context.Context, rec *recorder, sender *conn, con
 	st := &rec.steps[i]
 	closes := rec.closes.Load()
 	cpu, _ := startCPU(b.srv.pid)
-	svc, _ := startCPU(c.servicesPID, c.mongoPID)
+	svc := c.startServices()
 	self, _ := startCPU(os.Getpid())
 	pub := b.srv.histSnapshot(ctx, metricPublish)
 	start := time.Now()
@@ -153,7 +153,7 @@ func (b *bench) fanoutStep(ctx context.Context, rec *recorder, sender *conn, con
 	out.Sent, out.SendErrors = sent, failed
 	out.count(st, expected, start)
 	out.PublishMs, _ = b.srv.meanMsSince(ctx, metricPublish, pub)
-	out.CaasdCPU, out.ServicesCPU, out.LoadCPU = cpu.pct(), svc.pct(), self.pct()
+	out.CaasdCPU, out.servicesCPU, out.LoadCPU = cpu.pct(), svc.read(), self.pct()
 	out.RSSKiB = b.srv.rss()
 	out.Disconnects = rec.closes.Load() - closes
 	out.Sustained = out.Lost == 0 && out.Disconnects == 0 && failed == 0 &&

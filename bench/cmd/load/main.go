@@ -28,6 +28,7 @@ type config struct {
 	addr, secret, tenant string
 	pid, servicesPID     int
 	mongoPID             int
+	redisPID             int
 	scenario             string
 	batch                bool
 	srcAddrs, conc       int
@@ -61,6 +62,7 @@ func main() {
 	flag.IntVar(&c.pid, "pid", 0, "caasd's process id, for its RSS and CPU (required)")
 	flag.IntVar(&c.servicesPID, "services-pid", 0, "process id of the backing services (Kafka), for their CPU (optional)")
 	flag.IntVar(&c.mongoPID, "mongo-pid", 0, "process id of the MongoDB server when it runs apart, counted with -services-pid (optional)")
+	flag.IntVar(&c.redisPID, "redis-pid", 0, "process id of redis-server, for its CPU (optional)")
 	flag.StringVar(&c.secret, "jwt-secret", "", "caasd's JWT_SECRET (required)")
 	flag.StringVar(&c.tenant, "tenant", "bench", "tenant of the benchmark's users")
 	flag.StringVar(&c.scenario, "scenario", "all", "idle, fanout, rooms, persist or all")

@@ -27,9 +27,8 @@ type persistPhase struct {
 	BatchSize float64 `json:"persist_batch_mean_docs"`
 	Failed    int64   `json:"message_failed"`
 	CaasdCPU  float64 `json:"caasd_cpu_pct"`
-	// ServicesCPU is Kafka and FerretDB together, % of one core.
-	ServicesCPU float64 `json:"services_cpu_pct"`
-	RSSKiB      int64   `json:"caasd_rss_kib"`
+	servicesCPU
+	RSSKiB int64 `json:"caasd_rss_kib"`
 }
 
 // persistResult is the persist scenario's figures.
@@ -103,7 +102,7 @@ func (b *bench) persistPhase(ctx context.Context, rec *recorder, conns []*conn, 
 	st := &rec.steps[i]
 	failed := rec.failed.Load()
 	cpu, _ := startCPU(b.srv.pid)
-	svc, _ := startCPU(c.servicesPID, c.mongoPID)
+	svc := c.startServices()
 	pub := b.srv.histSnapshot(ctx, metricPublish)
 	per := b.srv.histSnapshot(ctx, metricPersist)
 	prof := b.srv.cpuProfile(ctx, c.persistDur-time.Second, c.profileDir, fmt.Sprintf("persist-%d.cpu.pprof", rate))
@@ -118,7 +117,7 @@ func (b *bench) persistPhase(ctx context.Context, rec *recorder, conns []*conn, 
 	waitFor(ctx, max(c.fanDrain, time.Minute), func() bool {
 		return st.persisted.Count()+uint64(rec.failed.Load()-failed) >= uint64(out.Sent)
 	})
-	out.CaasdCPU, out.ServicesCPU = cpu.pct(), svc.pct()
+	out.CaasdCPU, out.servicesCPU = cpu.pct(), svc.read()
 	out.Persisted = st.persisted.Count()
 	if last := st.lastPers.Load(); last > start.UnixNano() {
 		out.PerSecond = round1(float64(out.Persisted) / time.Duration(last-start.UnixNano()).Seconds())

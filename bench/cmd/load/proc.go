@@ -124,3 +124,28 @@ func loadAvg() string {
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
 }
+
+// servicesCPU is the backing services' CPU over an interval, % of one
+// core: on this bench they share the load tool's core, so their shares
+// say what caasd's hops to them wait for.
+type servicesCPU struct {
+	// Services is Kafka and FerretDB together (-services-pid, -mongo-pid).
+	Services float64 `json:"services_cpu_pct"`
+	Mongo    float64 `json:"mongo_cpu_pct,omitempty"`
+	Redis    float64 `json:"redis_cpu_pct,omitempty"`
+}
+
+// serviceMeters meters the backing services over one interval.
+type serviceMeters struct{ all, mongo, redis *cpuMeter }
+
+func (c *config) startServices() serviceMeters {
+	all, _ := startCPU(c.servicesPID, c.mongoPID)
+	mongo, _ := startCPU(c.mongoPID)
+	redis, _ := startCPU(c.redisPID)
+	return serviceMeters{all: all, mongo: mongo, redis: redis}
+}
+
+// read is the services' CPU since the meters started.
+func (m serviceMeters) read() servicesCPU {
+	return servicesCPU{Services: m.all.pct(), Mongo: m.mongo.pct(), Redis: m.redis.pct()}
+}

@@ -26,9 +26,9 @@ type roomsResult struct {
 	PersistBatchMs float64 `json:"persist_batch_mean_ms"`
 	PersistBatches float64 `json:"persist_batches"`
 	CaasdCPU       float64 `json:"caasd_cpu_pct"`
-	ServicesCPU    float64 `json:"services_cpu_pct"`
-	RSSStart       int64   `json:"rss_start_kib"`
-	RSSEnd         int64   `json:"rss_end_kib"`
+	servicesCPU
+	RSSStart int64 `json:"rss_start_kib"`
+	RSSEnd   int64 `json:"rss_end_kib"`
 	// RSSSamples is caasd's RSS every 5 s while sending.
 	RSSSamples  []int64            `json:"rss_samples_kib"`
 	Disconnects int64              `json:"disconnects"`
@@ -82,7 +82,7 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, _ := startCPU(c.servicesPID, c.mongoPID)
+	svc := c.startServices()
 	pub := b.srv.histSnapshot(ctx, metricPublish)
 	pers := b.srv.histSnapshot(ctx, metricPersist)
 	start := time.Now()
@@ -96,7 +96,7 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 		}
 		return s.send(s.room, 0, tag+strconv.Itoa(i))
 	})
-	res.CaasdCPU, res.ServicesCPU = cpu.pct(), svc.pct()
+	res.CaasdCPU, res.servicesCPU = cpu.pct(), svc.read()
 	res.PersistedSending = st0.persisted.Count()
 	res.PersistBatchMs, res.PersistBatches = b.srv.meanMsSince(ctx, metricPersist, pers)
 	res.Seconds = round1(time.Since(start).Seconds())
