@@ -121,12 +121,8 @@ func (l *Leases) RenewAll(ctx context.Context, refs []LeaseRef) (errs []error, e
 	start := time.Now()
 	// By hash: a node renews every lease it holds each round, and sending
 	// the script's text with each would have Redis hash it every time.
-	cmds := runScripts(ctx, l.rdb, len(refs), func(pipe redis.Pipeliner, i int, eval bool) *redis.Cmd {
-		keys := []string{LeaseKey(refs[i].Tenant, refs[i].Conv)}
-		if eval {
-			return renewScript.Eval(ctx, pipe, keys, refs[i].Lease.Token, l.ttl.Milliseconds())
-		}
-		return renewScript.EvalSha(ctx, pipe, keys, refs[i].Lease.Token, l.ttl.Milliseconds())
+	cmds := runScripts(ctx, l.rdb, renewScript, len(refs), func(i int) ([]string, []any) {
+		return []string{LeaseKey(refs[i].Tenant, refs[i].Conv)}, []any{refs[i].Lease.Token, l.ttl.Milliseconds()}
 	})
 	for _, c := range cmds {
 		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {

@@ -6,16 +6,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// runScripts runs n script calls in one Redis pipeline, by hash; queue adds
-// call i to pipe (eval: with the script's text). The calls Redis did not
-// know the script for are sent again with it, in a second pipeline, so the
+// runScripts runs n calls of script in one Redis pipeline, by hash; call
+// gives call i's keys and arguments. The calls Redis did not know the
+// script for are sent again with its text, in a second pipeline, so the
 // first use of a script costs one more round trip. Each returned command
 // carries its own outcome.
-func runScripts(ctx context.Context, rdb redis.UniversalClient, n int, queue func(pipe redis.Pipeliner, i int, eval bool) *redis.Cmd) []*redis.Cmd {
+func runScripts(ctx context.Context, rdb redis.UniversalClient, script *redis.Script, n int, call func(i int) (keys []string, args []any)) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, n)
 	pipe := rdb.Pipeline()
 	for i := range n {
-		cmds[i] = queue(pipe, i, false)
+		keys, args := call(i)
+		cmds[i] = script.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, _ = pipe.Exec(ctx) // each command carries its own error
 	var again []int
@@ -27,7 +28,8 @@ func runScripts(ctx context.Context, rdb redis.UniversalClient, n int, queue fun
 	if len(again) > 0 {
 		pipe := rdb.Pipeline()
 		for _, i := range again {
-			cmds[i] = queue(pipe, i, true)
+			keys, args := call(i)
+			cmds[i] = script.Eval(ctx, pipe, keys, args...)
 		}
 		_, _ = pipe.Exec(ctx)
 	}

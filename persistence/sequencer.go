@@ -147,11 +147,8 @@ type scriptCall struct {
 func (s *Sequencer) AssignMany(ctx context.Context, batches []*AssignBatch) (res [][]Assignment, errs []error) {
 	res, errs = make([][]Assignment, len(batches)), make([]error, len(batches))
 	calls := s.scriptCalls(batches)
-	cmds := runScripts(ctx, s.rdb, len(calls), func(pipe redis.Pipeliner, i int, eval bool) *redis.Cmd {
-		if eval {
-			return assignScript.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
-		}
-		return assignScript.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+	cmds := runScripts(ctx, s.rdb, assignScript, len(calls), func(i int) ([]string, []any) {
+		return calls[i].keys, calls[i].args
 	})
 	for ci, c := range calls {
 		rooms, err := cmds[ci].Slice()

@@ -185,13 +185,7 @@ func embeddedRedisClient(t testing.TB) *redis.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	opt, err := redis.ParseURL(r.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
+	return clientOf(t, r.URL())
 }
 
 // TestAssignManySpreadsABigPipelineOverCalls: a pipeline of many rooms is

@@ -124,13 +124,9 @@ func (s *Snapshots) writeBatch(batch []*snapshotSave) {
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotWriteLimit)
 	defer cancel()
 	ttl := int(s.ttl / time.Second)
-	cmds := runScripts(ctx, s.rdb, len(batch), func(pipe redis.Pipeliner, i int, eval bool) *redis.Cmd {
+	cmds := runScripts(ctx, s.rdb, saveScript, len(batch), func(i int) ([]string, []any) {
 		sv := batch[i]
-		keys := []string{sv.key, sv.leaseKey}
-		if eval {
-			return saveScript.Eval(ctx, pipe, keys, sv.token, sv.data, ttl)
-		}
-		return saveScript.EvalSha(ctx, pipe, keys, sv.token, sv.data, ttl)
+		return []string{sv.key, sv.leaseKey}, []any{sv.token, sv.data, ttl}
 	})
 	for i, c := range cmds {
 		batch[i].done <- saveOutcome(c)

@@ -76,7 +76,13 @@ func TestSnapshotSavesOfManyRoomsAllLand(t *testing.T) {
 // the test.
 func redisClient(t testing.TB) *redis.Client {
 	t.Helper()
-	opt, err := redis.ParseURL(testenv.StartRedis(t))
+	return clientOf(t, testenv.StartRedis(t))
+}
+
+// clientOf is a client of the Redis at url, closed at the end of the test.
+func clientOf(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
