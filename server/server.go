@@ -262,7 +262,7 @@ func (s *Server) startEngine(bg context.Context) error {
 	s.verifier = verifier
 	ws, err := transport.NewWSServer(transport.WSConfig{
 		NodeID: s.cfg.NodeID, MaxFrameBytes: s.cfg.Limits.MaxFrameBytes, HardMaxFrameBytes: s.cfg.Limits.HardMaxFrameBytes,
-		OutboundQueueLen: s.cfg.Limits.OutboundQueueLen, MaxConnections: 200000,
+		OutboundQueueLen: s.cfg.Limits.OutboundQueueLen, MaxConnections: 200000, WriteRing: s.cfg.WSIOURing,
 	}, verifier, s.engine, s.conns, s.logger.With("component", "ws"), s.metrics)
 	if err != nil {
 		return err

@@ -33,6 +33,11 @@ type WSConfig struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds one write to a client.
 	WriteTimeout time.Duration
+	// WriteRing sends each chunk of a flush pass with one io_uring system
+	// call instead of one write(2) per connection; where io_uring is not
+	// available (an old kernel, a seccomp filter) the loops write as
+	// without it.
+	WriteRing bool
 }
 
 // Metrics is what the transport reports.
@@ -71,7 +76,7 @@ func NewWSServer(cfg WSConfig, verifier *auth.Verifier, handler Handler, conns *
 	}
 	s := &WSServer{cfg: cfg, verifier: verifier, handler: handler, logger: logger, metrics: metrics, conns: conns}
 	for range runtime.GOMAXPROCS(0) {
-		l, err := newLoop()
+		l, err := newLoop(logger, cfg.WriteRing)
 		if err != nil {
 			s.closeLoops()
 			return nil, fmt.Errorf("websocket event loop: %w", err)
@@ -84,6 +89,7 @@ func NewWSServer(cfg WSConfig, verifier *auth.Verifier, handler Handler, conns *
 func (s *WSServer) closeLoops() {
 	for _, l := range s.loops {
 		l.p.close()
+		l.closeRing()
 	}
 }
 

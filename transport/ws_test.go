@@ -71,6 +71,13 @@ func (nopMetrics) SlowConsumer() {}
 // startWS serves /ws on a loopback port until the test ends.
 func startWS(tb testing.TB, cfg WSConfig) (*WSServer, *recorder, string) {
 	tb.Helper()
+	return startWSWith(tb, cfg, slog.New(slog.DiscardHandler), nil)
+}
+
+// startWSWith is startWS with a logger, and a look at the server before
+// it runs.
+func startWSWith(tb testing.TB, cfg WSConfig, logger *slog.Logger, before func(*WSServer)) (*WSServer, *recorder, string) {
+	tb.Helper()
 	rec := &recorder{events: make(chan event, 1024), closed: make(chan string, 1024)}
 	if cfg.MaxFrameBytes == 0 {
 		cfg.MaxFrameBytes = 64 << 10
@@ -82,9 +89,17 @@ func startWS(tb testing.TB, cfg WSConfig) (*WSServer, *recorder, string) {
 		cfg.OutboundQueueLen = 256
 	}
 	cfg.NodeID, cfg.MaxConnections = "t", 10000
-	s, err := NewWSServer(cfg, auth.NewVerifier(testSecret), rec, NewRegistry(), slog.New(slog.DiscardHandler), nopMetrics{})
+	s, err := NewWSServer(cfg, auth.NewVerifier(testSecret), rec, NewRegistry(), logger, nopMetrics{})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	for _, l := range s.loops {
+		if (l.ring != nil) != cfg.WriteRing {
+			tb.Fatalf("WriteRing %v, but the loop's ring is %v (io_uring_setup refused?)", cfg.WriteRing, l.ring)
+		}
+	}
+	if before != nil {
+		before(s)
 	}
 	hs := httptest.NewServer(s)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -213,6 +228,18 @@ func waitClosed(tb testing.TB, rec *recorder) {
 	}
 }
 
+// forEachWritePath runs test with each of the flusher's ways of writing:
+// a write(2) per connection, and a chunk of connections per io_uring call.
+func forEachWritePath(t *testing.T, test func(t *testing.T, ring bool)) {
+	t.Helper()
+	for _, wp := range []struct {
+		name string
+		ring bool
+	}{{"write", false}, {"io_uring", true}} {
+		t.Run(wp.name, func(t *testing.T) { test(t, wp.ring) })
+	}
+}
+
 func TestWSSplitAndFragmentedFramesArriveWhole(t *testing.T) {
 	_, rec, addr := startWS(t, WSConfig{})
 	c := dialRaw(t, addr, "")
@@ -250,142 +277,148 @@ func TestWSSplitAndFragmentedFramesArriveWhole(t *testing.T) {
 }
 
 func TestWSBatchedFramesKeepOrder(t *testing.T) {
-	for _, batch := range []bool{false, true} {
-		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
-			_, rec, addr := startWS(t, WSConfig{})
-			q := ""
-			if batch {
-				q = "&batch=1"
-			}
-			c := dialRaw(t, addr, q)
-			c.write(clientFrame(t, 0x81, []byte(`{"event":"hello"}`)))
-			waitEvent(t, rec)
-			conn := rec.conn(0)
-			// Frames go one by one and in groups of up to five (SendAll).
-			const n = 200
-			for i, k := 0, 1; i < n; i, k = i+k, k%5+1 {
-				group := make([]*Frame, 0, k)
-				for j := i; j < min(i+k, n); j++ {
-					group = append(group, NewFrame("n", []byte(fmt.Sprint(j))))
+	forEachWritePath(t, func(t *testing.T, ring bool) {
+		for _, batch := range []bool{false, true} {
+			t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+				_, rec, addr := startWS(t, WSConfig{WriteRing: ring})
+				q := ""
+				if batch {
+					q = "&batch=1"
 				}
-				ok := false
-				if len(group) == 1 {
-					ok = conn.Send(group[0])
-				} else {
-					ok = conn.SendAll(group)
-				}
-				if !ok {
-					t.Fatalf("send %d refused", i)
-				}
-			}
-			next, arrays := 0, 0
-			for next < n {
-				op, p := c.read()
-				if op != opText {
-					t.Fatalf("opcode %d", op)
-				}
-				var evs []struct {
-					Event string `json:"event"`
-					Data  int    `json:"data"`
-				}
-				if p[0] == '[' {
-					if !batch {
-						t.Fatalf("array without batch=1: %.40s", p)
+				c := dialRaw(t, addr, q)
+				c.write(clientFrame(t, 0x81, []byte(`{"event":"hello"}`)))
+				waitEvent(t, rec)
+				conn := rec.conn(0)
+				// Frames go one by one and in groups of up to five (SendAll).
+				const n = 200
+				for i, k := 0, 1; i < n; i, k = i+k, k%5+1 {
+					group := make([]*Frame, 0, k)
+					for j := i; j < min(i+k, n); j++ {
+						group = append(group, NewFrame("n", []byte(fmt.Sprint(j))))
 					}
-					arrays++
-				} else {
-					p = append(append([]byte{'['}, p...), ']')
-				}
-				if err := json.Unmarshal(p, &evs); err != nil {
-					t.Fatalf("%v: %.80s", err, p)
-				}
-				for _, e := range evs {
-					if e.Event != "n" || e.Data != next {
-						t.Fatalf("event %d: got %+v", next, e)
+					ok := false
+					if len(group) == 1 {
+						ok = conn.Send(group[0])
+					} else {
+						ok = conn.SendAll(group)
 					}
-					next++
+					if !ok {
+						t.Fatalf("send %d refused", i)
+					}
 				}
-			}
-			t.Logf("%d events, %d arrays", n, arrays)
-		})
-	}
+				next, arrays := 0, 0
+				for next < n {
+					op, p := c.read()
+					if op != opText {
+						t.Fatalf("opcode %d", op)
+					}
+					var evs []struct {
+						Event string `json:"event"`
+						Data  int    `json:"data"`
+					}
+					if p[0] == '[' {
+						if !batch {
+							t.Fatalf("array without batch=1: %.40s", p)
+						}
+						arrays++
+					} else {
+						p = append(append([]byte{'['}, p...), ']')
+					}
+					if err := json.Unmarshal(p, &evs); err != nil {
+						t.Fatalf("%v: %.80s", err, p)
+					}
+					for _, e := range evs {
+						if e.Event != "n" || e.Data != next {
+							t.Fatalf("event %d: got %+v", next, e)
+						}
+						next++
+					}
+				}
+				t.Logf("%d events, %d arrays", n, arrays)
+			})
+		}
+	})
 }
 
 func TestWSCloseHandshakes(t *testing.T) {
-	_, rec, addr := startWS(t, WSConfig{})
-	// The client closes: its code comes back and the connection is released.
-	c := dialRaw(t, addr, "")
-	c.write(clientFrame(t, 0x88, []byte{0x0F, 0xA0, 'b', 'y', 'e'})) // 4000
-	if code := c.readClose(); code != 4000 {
-		t.Fatalf("echoed close %d", code)
-	}
-	_ = c.conn.Close()
-	waitClosed(t, rec)
-	// The server closes with a code, which the client sees.
-	c2 := dialRaw(t, addr, "")
-	c2.write(clientFrame(t, 0x81, []byte(`{"event":"x"}`)))
-	waitEvent(t, rec)
-	rec.conn(1).Close(CloseServiceRestart, "server shutting down")
-	if code := c2.readClose(); code != CloseServiceRestart {
-		t.Fatalf("close %d", code)
-	}
-	c2.write(clientFrame(t, 0x88, []byte{0x03, 0xF4}))
-	waitClosed(t, rec)
-	// A protocol fault: an unmasked frame gets 1002; a client that does not
-	// answer the close is cut after the grace period.
-	c3 := dialRaw(t, addr, "")
-	c3.write([]byte{0x81, 0x01, 'a'})
-	if code := c3.readClose(); code != closeProtocolError {
-		t.Fatalf("close %d", code)
-	}
-	waitClosed(t, rec)
-	// A frame above the hard limit gets 1009 before it is buffered.
-	c4 := dialRaw(t, addr, "")
-	c4.write([]byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x10, 0, 0, 0, 1, 2, 3, 4})
-	if code := c4.readClose(); code != CloseTooBig {
-		t.Fatalf("close %d", code)
-	}
+	forEachWritePath(t, func(t *testing.T, ring bool) {
+		_, rec, addr := startWS(t, WSConfig{WriteRing: ring})
+		// The client closes: its code comes back and the connection is released.
+		c := dialRaw(t, addr, "")
+		c.write(clientFrame(t, 0x88, []byte{0x0F, 0xA0, 'b', 'y', 'e'})) // 4000
+		if code := c.readClose(); code != 4000 {
+			t.Fatalf("echoed close %d", code)
+		}
+		_ = c.conn.Close()
+		waitClosed(t, rec)
+		// The server closes with a code, which the client sees.
+		c2 := dialRaw(t, addr, "")
+		c2.write(clientFrame(t, 0x81, []byte(`{"event":"x"}`)))
+		waitEvent(t, rec)
+		rec.conn(1).Close(CloseServiceRestart, "server shutting down")
+		if code := c2.readClose(); code != CloseServiceRestart {
+			t.Fatalf("close %d", code)
+		}
+		c2.write(clientFrame(t, 0x88, []byte{0x03, 0xF4}))
+		waitClosed(t, rec)
+		// A protocol fault: an unmasked frame gets 1002; a client that does not
+		// answer the close is cut after the grace period.
+		c3 := dialRaw(t, addr, "")
+		c3.write([]byte{0x81, 0x01, 'a'})
+		if code := c3.readClose(); code != closeProtocolError {
+			t.Fatalf("close %d", code)
+		}
+		waitClosed(t, rec)
+		// A frame above the hard limit gets 1009 before it is buffered.
+		c4 := dialRaw(t, addr, "")
+		c4.write([]byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0x10, 0, 0, 0, 1, 2, 3, 4})
+		if code := c4.readClose(); code != CloseTooBig {
+			t.Fatalf("close %d", code)
+		}
+	})
 }
 
 func TestWSSlowConsumerIsCutOffOthersAreNot(t *testing.T) {
-	big := NewFrame("big", []byte(`"`+strings.Repeat("x", 64<<10)+`"`))
-	for _, c := range []struct {
-		name string
-		send func(Conn) bool
-	}{
-		{"Send", func(c Conn) bool { return c.Send(big) }},
-		{"SendAll", func(c Conn) bool { return c.SendAll([]*Frame{big, big, big}) }},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			_, rec, addr := startWS(t, WSConfig{OutboundQueueLen: 64, WriteTimeout: time.Second})
-			slow := dialRaw(t, addr, "")
-			slow.write(clientFrame(t, 0x81, []byte(`{"event":"s"}`)))
-			waitEvent(t, rec)
-			fast := dialRaw(t, addr, "")
-			fast.write(clientFrame(t, 0x81, []byte(`{"event":"f"}`)))
-			waitEvent(t, rec)
-			sent := 0
-			deadline := time.Now().Add(10 * time.Second)
-			for c.send(rec.conn(0)) {
-				sent++
-				if time.Now().After(deadline) {
-					t.Fatal("a client that does not read was never cut off")
+	forEachWritePath(t, func(t *testing.T, ring bool) {
+		big := NewFrame("big", []byte(`"`+strings.Repeat("x", 64<<10)+`"`))
+		for _, c := range []struct {
+			name string
+			send func(Conn) bool
+		}{
+			{"Send", func(c Conn) bool { return c.Send(big) }},
+			{"SendAll", func(c Conn) bool { return c.SendAll([]*Frame{big, big, big}) }},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				_, rec, addr := startWS(t, WSConfig{OutboundQueueLen: 64, WriteTimeout: time.Second, WriteRing: ring})
+				slow := dialRaw(t, addr, "")
+				slow.write(clientFrame(t, 0x81, []byte(`{"event":"s"}`)))
+				waitEvent(t, rec)
+				fast := dialRaw(t, addr, "")
+				fast.write(clientFrame(t, 0x81, []byte(`{"event":"f"}`)))
+				waitEvent(t, rec)
+				sent := 0
+				deadline := time.Now().Add(10 * time.Second)
+				for c.send(rec.conn(0)) {
+					sent++
+					if time.Now().After(deadline) {
+						t.Fatal("a client that does not read was never cut off")
+					}
+					if sent%16 == 0 {
+						time.Sleep(time.Millisecond)
+					}
 				}
-				if sent%16 == 0 {
-					time.Sleep(time.Millisecond)
+				waitClosed(t, rec)
+				t.Logf("cut off after %d sends of 64 KiB frames", sent)
+				// The other connection is untouched.
+				if !rec.conn(1).Send(NewFrame("ok", nil)) {
+					t.Fatal("fast connection refused a frame")
 				}
-			}
-			waitClosed(t, rec)
-			t.Logf("cut off after %d sends of 64 KiB frames", sent)
-			// The other connection is untouched.
-			if !rec.conn(1).Send(NewFrame("ok", nil)) {
-				t.Fatal("fast connection refused a frame")
-			}
-			if op, p := fast.read(); op != opText || !strings.Contains(string(p), `"ok"`) {
-				t.Fatalf("fast got %d %s", op, p)
-			}
-		})
-	}
+				if op, p := fast.read(); op != opText || !strings.Contains(string(p), `"ok"`) {
+					t.Fatalf("fast got %d %s", op, p)
+				}
+			})
+		}
+	})
 }
 
 func TestWSConnectionsCostNoGoroutine(t *testing.T) {
@@ -426,92 +459,94 @@ func TestWSConnectionsCostNoGoroutine(t *testing.T) {
 // caasd runs in the benchmarks: the poller then waits for the flusher's
 // passes to step aside.
 func TestWSReadingWhileWritingManyLosesNothing(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	_, rec, addr := startWS(t, WSConfig{OutboundQueueLen: 4096})
-	const clients, frames, events = 200, 40, 60
-	cs := make([]*rawClient, clients)
-	for i := range cs {
-		cs[i] = dialRaw(t, addr, "&batch=1")
-		cs[i].write(clientFrame(t, 0x81, fmt.Appendf(nil, `{"event":"hello","data":%d}`, i)))
-	}
-	conns := make([]Conn, clients) // by client
-	for range clients {
-		e := waitEvent(t, rec)
-		var i int
-		if _, err := fmt.Sscan(e.data, &i); err != nil || e.name != "hello" {
-			t.Fatalf("%+v: %v", e, err)
+	forEachWritePath(t, func(t *testing.T, ring bool) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		_, rec, addr := startWS(t, WSConfig{OutboundQueueLen: 4096, WriteRing: ring})
+		const clients, frames, events = 200, 40, 60
+		cs := make([]*rawClient, clients)
+		for i := range cs {
+			cs[i] = dialRaw(t, addr, "&batch=1")
+			cs[i].write(clientFrame(t, 0x81, fmt.Appendf(nil, `{"event":"hello","data":%d}`, i)))
 		}
-		conns[i] = e.c
-	}
-	for i := range conns {
-		if conns[i] == nil {
-			t.Fatalf("client %d has no connection", i)
-		}
-	}
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		for k := range events {
-			f := NewFrame("n", []byte(fmt.Sprint(k)))
-			for _, c := range conns {
-				c.Send(f)
+		conns := make([]Conn, clients) // by client
+		for range clients {
+			e := waitEvent(t, rec)
+			var i int
+			if _, err := fmt.Sscan(e.data, &i); err != nil || e.name != "hello" {
+				t.Fatalf("%+v: %v", e, err)
 			}
-			time.Sleep(time.Millisecond)
+			conns[i] = e.c
 		}
-	}()
-	errs := make(chan error, clients)
-	for i, c := range cs {
+		for i := range conns {
+			if conns[i] == nil {
+				t.Fatalf("client %d has no connection", i)
+			}
+		}
+		sent := make(chan struct{})
 		go func() {
-			for k := range frames {
-				if _, err := c.conn.Write(clientFrame(t, 0x81, fmt.Appendf(nil, `{"event":"f","data":[%d,%d]}`, i, k))); err != nil {
-					errs <- err
-					return
+			defer close(sent)
+			for k := range events {
+				f := NewFrame("n", []byte(fmt.Sprint(k)))
+				for _, c := range conns {
+					c.Send(f)
 				}
 				time.Sleep(time.Millisecond)
 			}
-			_ = c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-			next := 0
-			for next < events {
-				_, p, err := c.readFrame()
-				if err != nil {
-					errs <- fmt.Errorf("client %d: %w", i, err)
-					return
-				}
-				if p[0] != '[' {
-					p = append(append([]byte{'['}, p...), ']')
-				}
-				var evs []struct{ Data int }
-				if err := json.Unmarshal(p, &evs); err != nil {
-					errs <- fmt.Errorf("client %d: %w: %.60s", i, err, p)
-					return
-				}
-				for _, e := range evs {
-					if e.Data != next {
-						errs <- fmt.Errorf("client %d: event %d, want %d", i, e.Data, next)
+		}()
+		errs := make(chan error, clients)
+		for i, c := range cs {
+			go func() {
+				for k := range frames {
+					if _, err := c.conn.Write(clientFrame(t, 0x81, fmt.Appendf(nil, `{"event":"f","data":[%d,%d]}`, i, k))); err != nil {
+						errs <- err
 						return
 					}
-					next++
+					time.Sleep(time.Millisecond)
 				}
+				_ = c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+				next := 0
+				for next < events {
+					_, p, err := c.readFrame()
+					if err != nil {
+						errs <- fmt.Errorf("client %d: %w", i, err)
+						return
+					}
+					if p[0] != '[' {
+						p = append(append([]byte{'['}, p...), ']')
+					}
+					var evs []struct{ Data int }
+					if err := json.Unmarshal(p, &evs); err != nil {
+						errs <- fmt.Errorf("client %d: %w: %.60s", i, err, p)
+						return
+					}
+					for _, e := range evs {
+						if e.Data != next {
+							errs <- fmt.Errorf("client %d: event %d, want %d", i, e.Data, next)
+							return
+						}
+						next++
+					}
+				}
+				errs <- nil
+			}()
+		}
+		got := make([]int, clients) // frames received per client
+		for range clients * frames {
+			e := waitEvent(t, rec)
+			var ik [2]int
+			if err := json.Unmarshal([]byte(e.data), &ik); err != nil || e.name != "f" {
+				t.Fatalf("%+v: %v", e, err)
 			}
-			errs <- nil
-		}()
-	}
-	got := make([]int, clients) // frames received per client
-	for range clients * frames {
-		e := waitEvent(t, rec)
-		var ik [2]int
-		if err := json.Unmarshal([]byte(e.data), &ik); err != nil || e.name != "f" {
-			t.Fatalf("%+v: %v", e, err)
+			if ik[1] != got[ik[0]] {
+				t.Fatalf("client %d: frame %d arrived, want %d", ik[0], ik[1], got[ik[0]])
+			}
+			got[ik[0]]++
 		}
-		if ik[1] != got[ik[0]] {
-			t.Fatalf("client %d: frame %d arrived, want %d", ik[0], ik[1], got[ik[0]])
+		for range clients {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
 		}
-		got[ik[0]]++
-	}
-	for range clients {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	<-sent
+		<-sent
+	})
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,27 +155,31 @@ const (
 func (c *wsConn) flush(buf []byte) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	out, held, ok := c.takeLocked(buf[:0])
+	if !ok {
+		return out
+	}
+	n, err := sysWrite(c.fd, out)
+	c.wroteLocked(out, held, n, err)
+	return out
+}
+
+// takeLocked appends to buf what waits for the socket, in order: the
+// unwritten rest of the last write, control frames, then the events; held
+// is the length of that rest. ok is false when nothing waits.
+func (c *wsConn) takeLocked(buf []byte) (_ []byte, held int, ok bool) {
 	c.dirty = false
 	if c.closed {
-		return buf
+		return buf, 0, false
 	}
-	if len(c.pending) > 0 {
-		n, err := sysWrite(c.fd, c.pending)
-		if err != nil {
-			c.writeFailedLocked(err)
-			return buf
-		}
-		if n < len(c.pending) {
-			c.pending = c.pending[n:]
-			return buf
-		}
-		c.pending = nil
-	}
-	if len(c.ctrl) == 0 && len(c.q) == 0 {
+	if len(c.pending) == 0 && len(c.ctrl) == 0 && len(c.q) == 0 {
 		c.shutWriteIfDoneLocked()
-		return buf
+		return buf, 0, false
 	}
-	buf = append(buf[:0], c.ctrl...)
+	held = len(c.pending)
+	buf = append(buf, c.pending...)
+	c.pending = nil
+	buf = append(buf, c.ctrl...)
 	c.ctrl = c.ctrl[:0]
 	buf = c.appendEvents(buf)
 	clear(c.q)
@@ -183,18 +188,26 @@ func (c *wsConn) flush(buf []byte) []byte {
 	} else {
 		c.q = c.q[:0]
 	}
-	n, err := sysWrite(c.fd, buf)
+	return buf, held, true
+}
+
+// wroteLocked records that n bytes of out (taken by takeLocked) reached
+// the socket, or that writing failed with err. What the socket did not
+// take waits for its writable event; the time it started waiting moves on
+// only once the rest of the previous write is out.
+func (c *wsConn) wroteLocked(out []byte, held, n int, err error) {
 	if err != nil {
 		c.writeFailedLocked(err)
-		return buf
+		return
 	}
-	if n < len(buf) {
-		c.pending = append([]byte(nil), buf[n:]...)
-		c.pendingSince = time.Now()
-		return buf
+	if n < len(out) {
+		c.pending = append([]byte(nil), out[n:]...)
+		if n >= held {
+			c.pendingSince = time.Now()
+		}
+		return
 	}
 	c.shutWriteIfDoneLocked()
-	return buf
 }
 
 // appendEvents encodes the queued events: one WebSocket message each, or
@@ -215,6 +228,7 @@ func (c *wsConn) appendEvents(b []byte) []byte {
 	for _, f := range c.q {
 		n += len(f.Native())
 	}
+	b = slices.Grow(b, maxServerHeaderBytes+n)
 	b = appendFrameHeader(b, opText, n)
 	b = append(b, writeBatchOpen)
 	for i, f := range c.q {

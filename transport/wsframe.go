@@ -111,6 +111,9 @@ func unmask(p []byte, key [4]byte) {
 	}
 }
 
+// maxServerHeaderBytes is the longest header appendFrameHeader writes.
+const maxServerHeaderBytes = 10
+
 // appendFrameHeader appends an unmasked server frame header for a final
 // frame of opcode with n bytes of payload.
 func appendFrameHeader(b []byte, opcode byte, n int) []byte {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -17,27 +18,53 @@ const maxReadsPerEvent = 8
 // rounds; a larger one (a rare huge batch) is dropped after use.
 const maxWriteScratchBytes = 1 << 20
 
+// maxSlotScratchBytes is the same for each of the passChunk buffers a
+// flusher with a ring keeps: one connection's share of a pass.
+const maxSlotScratchBytes = 64 << 10
+
 // wsLoop serves a share of the connections with two goroutines: a poller
 // that reads every ready socket into one buffer, and a flusher that writes
-// every connection with waiting events in one write each. Frames that
+// every connection with waiting events in one write each (through
+// io_uring, a chunk of such writes per system call). Frames that
 // arrive while a round is being written wait for the next, so the busier
 // the node, the more events share one write.
 type wsLoop struct {
-	p    *poller
-	rbuf []byte // poller only
+	p      *poller
+	rbuf   []byte // poller only
+	logger *slog.Logger
 
 	mu    sync.Mutex
 	dirty []*wsConn
 	spare []*wsConn
 	wake  chan struct{}
+
+	// Flusher only: the ring that sends a chunk in one system call (nil:
+	// one write each), and the chunk's sends.
+	ring  *sendRing
+	bufs  [passChunk][]byte // by slot in the chunk
+	taken []takenConn
+	sends []ringSend
 }
 
-func newLoop() (*wsLoop, error) {
+// takenConn is a connection of a chunk, with the length of the rest of
+// its previous write at the head of its bytes.
+type takenConn struct {
+	c    *wsConn
+	held int
+}
+
+func newLoop(logger *slog.Logger, withRing bool) (*wsLoop, error) {
 	p, err := newPoller()
 	if err != nil {
 		return nil, err
 	}
-	return &wsLoop{p: p, rbuf: make([]byte, readBufferBytes), wake: make(chan struct{}, 1)}, nil
+	l := &wsLoop{p: p, rbuf: make([]byte, readBufferBytes), logger: logger, wake: make(chan struct{}, 1)}
+	if withRing {
+		if l.ring, err = newSendRing(passChunk); err != nil {
+			logger.Info("io_uring not available; writing with write(2)", "err", err)
+		}
+	}
+	return l, nil
 }
 
 // schedule puts c, just marked dirty, on the flusher's list.
@@ -74,6 +101,7 @@ func (l *wsLoop) runFlusher(ctx context.Context) {
 	pause.Stop()
 	rest.Stop()
 	defer pause.Stop()
+	defer l.closeRing()
 	for {
 		select {
 		case <-ctx.Done():
@@ -95,6 +123,14 @@ func (l *wsLoop) runFlusher(ctx context.Context) {
 	}
 }
 
+// closeRing releases the flusher's ring; the flusher calls it last.
+func (l *wsLoop) closeRing() {
+	if l.ring != nil {
+		l.ring.close()
+		l.ring = nil
+	}
+}
+
 func (l *wsLoop) pending() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -113,12 +149,19 @@ func (l *wsLoop) flushPass(buf []byte, rest *time.Timer) []byte {
 	list := l.dirty
 	l.dirty = l.spare // the two lists take turns
 	l.mu.Unlock()
-	for i, c := range list {
-		if i > 0 && i%passChunk == 0 {
+	for i := 0; i < len(list); i += passChunk {
+		if i > 0 {
 			rest.Reset(time.Microsecond)
 			<-rest.C
 		}
-		buf = c.flush(buf)
+		chunk := list[i:min(i+passChunk, len(list))]
+		if l.ring != nil {
+			l.flushRing(chunk)
+		} else {
+			for _, c := range chunk {
+				buf = c.flush(buf)
+			}
+		}
 		if cap(buf) > maxWriteScratchBytes {
 			buf = nil
 		}
@@ -126,6 +169,56 @@ func (l *wsLoop) flushPass(buf []byte, rest *time.Timer) []byte {
 	clear(list)
 	l.spare = list[:0]
 	return buf
+}
+
+// flushRing writes a chunk of connections with one system call. Each
+// connection's bytes are taken into its slot's buffer under its lock,
+// which is held until the outcome is recorded, as flush holds it around
+// its write: the poller's news that a full socket drained must find the
+// unwritten rest in place. Should the ring fail before the kernel took
+// the sends, they are written one by one and the loop stops using the
+// ring; should it fail after, what reached those sockets is unknown, so
+// they are closed.
+func (l *wsLoop) flushRing(chunk []*wsConn) {
+	taken, sends := l.taken[:0], l.sends[:0]
+	for _, c := range chunk {
+		slot := len(taken)
+		c.mu.Lock()
+		out, held, ok := c.takeLocked(l.bufs[slot][:0])
+		if !ok {
+			c.mu.Unlock()
+			continue
+		}
+		l.bufs[slot] = out
+		taken = append(taken, takenConn{c: c, held: held})
+		sends = append(sends, ringSend{fd: c.fd, buf: out})
+	}
+	err := l.ring.send(sends)
+	if err != nil {
+		l.logger.Warn("io_uring send failed; writing with write(2) from now on", "err", err)
+		l.closeRing()
+	}
+	for i, t := range taken {
+		out := sends[i].buf
+		var n int
+		var werr error
+		switch res := sends[i].res; res {
+		case ringNotSubmitted:
+			n, werr = sysWrite(t.c.fd, out)
+		case ringInFlight:
+			werr = err
+		default:
+			n, werr = ringResult(res)
+		}
+		t.c.wroteLocked(out, t.held, n, werr)
+		t.c.mu.Unlock()
+		if cap(out) > maxSlotScratchBytes {
+			l.bufs[i] = nil
+		}
+	}
+	clear(taken)
+	clear(sends)
+	l.taken, l.sends = taken[:0], sends[:0]
 }
 
 // runPoller reads ready sockets until the poller is closed.

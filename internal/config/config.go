@@ -41,6 +41,10 @@ type Config struct {
 	Demo bool
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration
+	// WSIOURing writes WebSocket clients through io_uring, one system call
+	// per chunk of connections; caasd falls back to write(2) by itself
+	// where io_uring is not available.
+	WSIOURing bool
 }
 
 // Kafka configures the producer and consumers.
@@ -195,6 +199,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		NodeID:          p.str("NODE_ID", ""),
 		Demo:            p.boolean("DEMO", false),
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT_MS", time.Millisecond, 15*time.Second),
+		WSIOURing:       p.boolean("WS_IO_URING", true),
 		Kafka: Kafka{
 			Brokers:          p.list("KAFKA_BROKERS"),
 			MessageTopic:     p.str("KAFKA_MESSAGE_TOPIC", "chat.messages"),
