@@ -164,21 +164,23 @@ func (c *wsConn) flush(buf []byte) []byte {
 	return out
 }
 
-// takeLocked appends to buf what waits for the socket, in order: the
-// unwritten rest of the last write, control frames, then the events; held
-// is the length of that rest. ok is false when nothing waits.
+// takeLocked appends to buf what waits for the socket: the unwritten rest
+// of the last write alone if there is one (held is its length), else the
+// control frames then the events. ok is false when nothing waits. Events
+// stay queued behind a rest, so a client that reads slowly fills its
+// queue and is cut off (OutboundQueueLen) instead of growing the rest.
 func (c *wsConn) takeLocked(buf []byte) (_ []byte, held int, ok bool) {
 	c.dirty = false
 	if c.closed {
 		return buf, 0, false
 	}
-	if len(c.pending) == 0 && len(c.ctrl) == 0 && len(c.q) == 0 {
+	if len(c.pending) > 0 {
+		return append(buf, c.pending...), len(c.pending), true
+	}
+	if len(c.ctrl) == 0 && len(c.q) == 0 {
 		c.shutWriteIfDoneLocked()
 		return buf, 0, false
 	}
-	held = len(c.pending)
-	buf = append(buf, c.pending...)
-	c.pending = nil
 	buf = append(buf, c.ctrl...)
 	c.ctrl = c.ctrl[:0]
 	buf = c.appendEvents(buf)
@@ -188,26 +190,35 @@ func (c *wsConn) takeLocked(buf []byte) (_ []byte, held int, ok bool) {
 	} else {
 		c.q = c.q[:0]
 	}
-	return buf, held, true
+	return buf, 0, true
 }
 
 // wroteLocked records that n bytes of out (taken by takeLocked) reached
 // the socket, or that writing failed with err. What the socket did not
-// take waits for its writable event; the time it started waiting moves on
-// only once the rest of the previous write is out.
+// take waits for its writable event, and since when counts from the
+// first write of it. A rest that went out leaves the frames queued behind
+// it to the next pass.
 func (c *wsConn) wroteLocked(out []byte, held, n int, err error) {
-	if err != nil {
+	switch {
+	case err != nil:
 		c.writeFailedLocked(err)
-		return
-	}
-	if n < len(out) {
-		c.pending = append([]byte(nil), out[n:]...)
-		if n >= held {
-			c.pendingSince = time.Now()
+	case n < len(out):
+		if held == 0 {
+			c.pending, c.pendingSince = append([]byte(nil), out[n:]...), time.Now()
+		} else {
+			c.pending = c.pending[n:]
 		}
-		return
+	case held > 0:
+		c.pending = nil
+		if len(c.ctrl) > 0 || len(c.q) > 0 {
+			c.dirty = true
+			c.loop.schedule(c) // lock order: a conn's mu, then the loop's
+		} else {
+			c.shutWriteIfDoneLocked()
+		}
+	default:
+		c.shutWriteIfDoneLocked()
 	}
-	c.shutWriteIfDoneLocked()
 }
 
 // appendEvents encodes the queued events: one WebSocket message each, or
