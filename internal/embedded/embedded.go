@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,7 +137,11 @@ func (m *Mongo) Close() {
 }
 
 // Quiet returns a logger that passes on only warnings and errors of l:
-// FerretDB logs every connection at info level.
+// FerretDB logs every connection at info level. Of the two records
+// FerretDB logs at warn level for each command it answers with an error,
+// the header's (lengths and request ids) is dropped, and so is the
+// answer to endSessions, which FerretDB v1 does not implement and the
+// MongoDB driver sends on every disconnect.
 func Quiet(l *slog.Logger) *slog.Logger {
 	return slog.New(&minLevel{h: l.Handler(), min: slog.LevelWarn})
 }
@@ -165,6 +170,10 @@ func (m *minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (m *minLevel) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "Response header:") ||
+		strings.HasPrefix(r.Message, "Response message:") && strings.Contains(r.Message, "no such command: 'endSessions'") {
+		return nil
+	}
 	m.once.Do(func() {
 		m.full = m.h
 		for _, op := range m.ops {

@@ -45,3 +45,20 @@ func TestQuietKeepsWarningsWithTheirAttributesAndFormatsNothingElse(t *testing.T
 		t.Error("levels not as documented")
 	}
 }
+
+// TestQuietDropsTheDisconnectNoise: the driver's endSessions, which
+// FerretDB v1 answers CommandNotFound, logged nothing before; another
+// failed command still logs its answer.
+func TestQuietDropsTheDisconnectNoise(t *testing.T) {
+	var buf bytes.Buffer
+	l := Quiet(slog.New(slog.NewTextHandler(&buf, nil)))
+	l.Warn("Response header: length:   121, id:  181, response_to:  214, opcode: OP_MSG")
+	l.Warn("Response message:\n{\"ok\": 0.0, \"errmsg\": \"no such command: 'endSessions'\", \"code\": 59}")
+	if buf.Len() != 0 {
+		t.Fatalf("logged %q", buf.String())
+	}
+	l.Warn("Response message:\n{\"ok\": 0.0, \"errmsg\": \"E11000 duplicate key\", \"code\": 11000}")
+	if !strings.Contains(buf.String(), "E11000") {
+		t.Fatalf("a failed command's answer was dropped: %q", buf.String())
+	}
+}
