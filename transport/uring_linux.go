@@ -93,6 +93,14 @@ type ringCQE struct {
 	flags    uint32
 }
 
+// The layouts above must be the kernel's; the build fails if one is not
+// the size linux/io_uring.h gives it.
+var (
+	_ [120]byte = [unsafe.Sizeof(ringParams{})]byte{}
+	_ [64]byte  = [unsafe.Sizeof(ringSQE{})]byte{}
+	_ [16]byte  = [unsafe.Sizeof(ringCQE{})]byte{}
+)
+
 // ringSend is one send of a chunk; res is its outcome: bytes sent, or a
 // negative errno.
 type ringSend struct {
