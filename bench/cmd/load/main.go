@@ -193,11 +193,18 @@ type header struct {
 	// LoadCPU is the load tool's own CPU use over the scenario, % of a core:
 	// near 100 means the client, not caasd, may have been the limit.
 	LoadCPU float64 `json:"load_tool_cpu_pct"`
+	// MongoNice is the store process's nice value (-mongo-pid), when known.
+	MongoNice *int `json:"mongo_nice,omitempty"`
 }
 
 // begin starts a scenario's header; end completes it.
 func (b *bench) begin(name string, batch bool) (*header, *cpuMeter) {
 	h := &header{Scenario: name, Batch: batch, Date: time.Now().UTC().Format(time.RFC3339), LoadBefore: loadAvg()}
+	if b.cfg.mongoPID > 0 {
+		if n, err := niceOf(b.cfg.mongoPID); err == nil {
+			h.MongoNice = &n
+		}
+	}
 	m, _ := startCPU(os.Getpid())
 	return h, m
 }

@@ -31,21 +31,30 @@ func rssKiB(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
-// cpuTime reads utime+stime of pid from /proc/<pid>/stat.
-func cpuTime(pid int) (time.Duration, error) {
+// statFields reads /proc/<pid>/stat from field 3 (state) on: f[k] is
+// field k+3. The command name (field 2) may hold spaces, so the fields
+// are counted after its ')'.
+func statFields(pid int) ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("read stat of %d: %w", pid, err)
+		return nil, fmt.Errorf("read stat of %d: %w", pid, err)
 	}
-	// The command name (field 2) may hold spaces: count fields after its ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// After ')': state is field 3, so utime (14) and stime (15) are f[11], f[12].
-	if len(f) < 13 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	if len(f) < 17 {
+		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return f, nil
+}
+
+// cpuTime reads utime+stime (fields 14 and 15) of pid.
+func cpuTime(pid int) (time.Duration, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	s, err2 := strconv.ParseInt(f[12], 10, 64)
@@ -53,6 +62,20 @@ func cpuTime(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	return time.Duration(u+s) * time.Second / userHZ, nil
+}
+
+// niceOf reads the nice value (field 19) of pid: the results say at which
+// priority the store ran beside Kafka, Redis and the load tool.
+func niceOf(pid int) (int, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return n, nil
 }
 
 // cpuMeter measures the CPU use of one or more processes over an interval.
