@@ -37,6 +37,9 @@ type pollEvent struct {
 	fd       int
 	readable bool // data, end of stream or an error: read to find out
 	writable bool
+	// ending is an end of stream or an error: it may sit behind the data
+	// with no edge of its own, so the socket is read until it answers.
+	ending bool
 }
 
 func newPoller() (*poller, error) {
@@ -131,6 +134,7 @@ func (p *poller) wait(raw []unix.EpollEvent, out []pollEvent, block bool) ([]pol
 			fd:       int(ev.Fd),
 			readable: ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 			writable: ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0,
+			ending:   ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0,
 		})
 	}
 	return out, nil

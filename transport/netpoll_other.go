@@ -14,8 +14,8 @@ var errNoPoller = errors.New("the native WebSocket transport needs Linux (epoll)
 type poller struct{}
 
 type pollEvent struct {
-	fd                 int
-	readable, writable bool
+	fd                         int
+	readable, writable, ending bool
 }
 
 type pollRaw struct{}

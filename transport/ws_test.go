@@ -550,3 +550,23 @@ func TestWSReadingWhileWritingManyLosesNothing(t *testing.T) {
 		<-sent
 	})
 }
+
+// TestWSDataThenEndOfStreamIsSeenWhole: a client that sends a frame and
+// closes its socket at once (no close frame) has both taken: the frame's
+// event, then the release. The end of stream often comes in the same
+// readiness event as the data, behind a read that left the socket empty.
+func TestWSDataThenEndOfStreamIsSeenWhole(t *testing.T) {
+	_, rec, addr := startWS(t, WSConfig{})
+	const conns = 50
+	for i := range conns {
+		c := dialRaw(t, addr, "")
+		c.write(clientFrame(t, 0x81, fmt.Appendf(nil, `{"event":"x","data":{"i":%d}}`, i)))
+		_ = c.conn.Close()
+	}
+	for range conns {
+		waitEvent(t, rec)
+	}
+	for range conns {
+		waitClosed(t, rec)
+	}
+}

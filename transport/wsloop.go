@@ -240,23 +240,30 @@ func (l *wsLoop) runPoller() {
 			if ev.writable {
 				c.writable()
 			}
-			if ev.readable && !l.read(c) {
-				next = append(next, pollEvent{fd: ev.fd, readable: true})
+			if ev.readable && !l.read(c, ev.ending) {
+				next = append(next, pollEvent{fd: ev.fd, readable: true, ending: ev.ending})
 			}
 		}
 		again, next = next, again
 	}
 }
 
-// read reads c until the socket is empty (edge-triggered: an end of
-// stream behind the data gives no new edge); false means it still has data
-// after maxReadsPerEvent reads and must be read again.
-func (l *wsLoop) read(c *wsConn) bool {
+// read reads c until the socket is empty; false means it still has data
+// after maxReadsPerEvent reads and must be read again. A read shorter than
+// the buffer emptied the socket, and data that arrives after it raises a
+// new edge, so the read that would answer EAGAIN is left out (one system
+// call per message at chat rates) unless the event was an end of stream
+// or an error (ending), which may sit behind the data with no edge of its
+// own.
+func (l *wsLoop) read(c *wsConn, ending bool) bool {
 	for range maxReadsPerEvent {
 		n, err := sysRead(c.fd, l.rbuf)
 		if n > 0 {
 			c.lastRead.Store(time.Now().UnixNano())
 			c.onData(l.rbuf[:n])
+			if n < len(l.rbuf) && !ending {
+				return true
+			}
 			continue
 		}
 		if err != nil && isWouldBlock(err) {
