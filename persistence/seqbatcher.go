@@ -21,9 +21,6 @@ type SeqBatcherConfig struct {
 	QueueLen int
 	// MaxBatch bounds the scripts sent in one pipeline.
 	MaxBatch int
-	// Linger is how long the first request of a round trip waits for
-	// others to join it (0: only those already queued).
-	Linger time.Duration
 	// Timeout bounds one round trip.
 	Timeout time.Duration
 	// InFlight bounds the pipelines in flight at once, each on a
@@ -35,7 +32,10 @@ type SeqBatcherConfig struct {
 // SeqBatcher sends the sequence assignments of every room of a node to
 // Redis together: the scripts of all requests waiting at the time go in one
 // pipeline, one round trip, instead of one round trip per room flush; up to
-// InFlight pipelines go at once. Each script stays atomic and checks its
+// InFlight pipelines go at once. A request does not wait for others to
+// join it: under load they gather by themselves while the pipelines in
+// flight wait for Redis, and a timer to wait on would fire late whenever
+// the node's core is busy, which is when batching matters. Each script stays atomic and checks its
 // room's lease as Assign does. The batcher does not order requests of one
 // room: a room sends its next request only after the previous one's Done.
 type SeqBatcher struct {
@@ -99,12 +99,6 @@ func (b *SeqBatcher) Run(ctx context.Context) {
 // pipeline, until ctx ends.
 func (b *SeqBatcher) sender(ctx context.Context) {
 	batch := make([]*AssignRequest, 0, b.cfg.MaxBatch)
-	var linger *time.Timer
-	if b.cfg.Linger > 0 {
-		linger = time.NewTimer(time.Hour)
-		linger.Stop()
-		defer linger.Stop()
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -118,36 +112,20 @@ func (b *SeqBatcher) sender(ctx context.Context) {
 		case r := <-b.queue:
 			batch = append(batch[:0], r)
 		}
-		batch = b.gather(ctx, batch, linger)
+		batch = b.gather(batch)
 		<-b.gathering
 		b.send(ctx, batch)
 		clear(batch)
 	}
 }
 
-// gather adds what is queued to batch, waiting up to the linger for more.
-func (b *SeqBatcher) gather(ctx context.Context, batch []*AssignRequest, linger *time.Timer) []*AssignRequest {
+// gather adds what is queued to batch, up to MaxBatch.
+func (b *SeqBatcher) gather(batch []*AssignRequest) []*AssignRequest {
 	for len(batch) < b.cfg.MaxBatch {
 		select {
 		case r := <-b.queue:
 			batch = append(batch, r)
-			continue
 		default:
-		}
-		break
-	}
-	if linger == nil || len(batch) >= b.cfg.MaxBatch {
-		return batch
-	}
-	linger.Reset(b.cfg.Linger)
-	defer linger.Stop()
-	for len(batch) < b.cfg.MaxBatch {
-		select {
-		case r := <-b.queue:
-			batch = append(batch, r)
-		case <-linger.C:
-			return batch
-		case <-ctx.Done():
 			return batch
 		}
 	}

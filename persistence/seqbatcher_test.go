@@ -22,7 +22,7 @@ func TestSeqBatcher(t *testing.T) {
 	rdb := redisClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	seq := persistence.NewSequencer(rdb, time.Hour, 100, time.Hour)
-	b := persistence.NewSeqBatcher(seq, persistence.SeqBatcherConfig{QueueLen: 64, MaxBatch: 8, Linger: time.Millisecond})
+	b := persistence.NewSeqBatcher(seq, persistence.SeqBatcherConfig{QueueLen: 64, MaxBatch: 8})
 	done := make(chan struct{})
 	go func() { defer close(done); b.Run(ctx) }()
 	defer func() { cancel(); <-done }()

@@ -178,10 +178,6 @@ func (s *Server) sequencer() *persistence.Sequencer {
 	return persistence.NewSequencer(s.rdb, s.cfg.Persistence.StatusTTL, s.cfg.Rooms.RecentBufferLen, s.cfg.Rooms.StateTTL)
 }
 
-// seqLinger is how long a room's sequence assignment waits for other
-// rooms' to share its Redis round trip.
-const seqLinger = time.Millisecond
-
 func (s *Server) kafkaConfig() persistence.KafkaConfig {
 	return persistence.KafkaConfig{Brokers: s.cfg.Kafka.Brokers, ClientID: "caasd-" + s.cfg.NodeID, Partitions: s.cfg.Kafka.Partitions}
 }
@@ -243,7 +239,7 @@ func (s *Server) startEngine(bg context.Context) error {
 	convs := persistence.NewConversations(s.db, s.rdb, s.cfg.Rooms.AuthzCacheTTL, s.metrics)
 	audit := persistence.NewModeration(s.db, s.producer, s.cfg.Kafka.ModerationTopic)
 	seq := s.sequencer()
-	assigner := persistence.NewSeqBatcher(seq, persistence.SeqBatcherConfig{Linger: seqLinger})
+	assigner := persistence.NewSeqBatcher(seq, persistence.SeqBatcherConfig{})
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); assigner.Run(bg) }()
 	s.engine = actors.NewEngine(actors.Deps{
