@@ -35,9 +35,10 @@ type SeqBatcherConfig struct {
 // InFlight pipelines go at once. A request does not wait for others to
 // join it: under load they gather by themselves while the pipelines in
 // flight wait for Redis, and a timer to wait on would fire late whenever
-// the node's core is busy, which is when batching matters. Each script stays atomic and checks its
-// room's lease as Assign does. The batcher does not order requests of one
-// room: a room sends its next request only after the previous one's Done.
+// the node's core is busy, which is when batching matters. Each script
+// stays atomic and checks its room's lease as Assign does. The batcher
+// does not order requests of one room: a room sends its next request only
+// after the previous one's Done.
 type SeqBatcher struct {
 	seq   *Sequencer
 	cfg   SeqBatcherConfig
