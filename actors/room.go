@@ -49,6 +49,7 @@ type room struct {
 
 	lease          *persistence.Lease
 	headers        []sarama.RecordHeader // epochHeaders of headersLease
+	recordKey      string                // the Kafka key of the room's messages; set on first use
 	headersLease   *persistence.Lease
 	restoredOnline []onlineRef
 	renewTimer     *time.Timer

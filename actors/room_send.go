@@ -208,7 +208,7 @@ func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assign
 	self, root, id := r.self, r.e.system.Root, m.MessageId
 	o.rec = &persistence.Record{
 		Topic:   r.e.deps.MessageTopic,
-		Key:     persistence.MessageKey(r.key.tenant, r.key.conv),
+		Key:     r.messageKey(),
 		Value:   o.frame.Data, // the record shares the frame's bytes
 		Headers: r.epochHeaders(),
 		Done:    func(err error) { root.Send(self, &produced{id: id, err: err}) },
@@ -226,6 +226,15 @@ func (r *room) accept(ctx actor.Context, m *pb.SendMessage, a persistence.Assign
 		r.inflight = append(r.inflight, o)
 	}
 	r.send(ctx, o)
+}
+
+// messageKey is the Kafka key of the room's messages, built once: every
+// record of the room carries it, and pending ones keep it until persisted.
+func (r *room) messageKey() string {
+	if r.recordKey == "" {
+		r.recordKey = persistence.MessageKey(r.key.tenant, r.key.conv)
+	}
+	return r.recordKey
 }
 
 // track adds t as another waiter for o's persistence outcome.

@@ -57,18 +57,25 @@ type Tracker struct {
 	consumer sarama.Consumer
 
 	mu      sync.Mutex
-	pending map[string]*tracked
+	pending map[trackKey]*tracked
 	ready   chan struct{}
 	// queue holds tracked entries in deadline order: every deadline is
 	// "now + Timeout", so appending keeps it sorted.
 	queue []*tracked
 }
 
+// trackKey names a tracked message. A pair rather than one joined string:
+// every message is looked up three times (tracked, accepted, confirmed),
+// and a joined key would be a string built for each.
+type trackKey struct{ tenant, id string }
+
 type tracked struct {
-	key      string
-	tenant   string
-	rec      *Record
-	notify   []func(Outcome)
+	key trackKey
+	rec *Record
+	// notify is the first waiter; more are resends from other connections,
+	// rare enough that most messages need no slice.
+	notify   func(Outcome)
+	more     []func(Outcome)
 	attempts int
 	deadline time.Time
 	accepted bool
@@ -85,23 +92,23 @@ func NewTracker(cfg TrackerConfig, producer Resender, seq *Sequencer, logger *sl
 	if err != nil {
 		return nil, fmt.Errorf("persistence event consumer: %w", err)
 	}
-	return &Tracker{cfg: cfg, producer: producer, seq: seq, logger: logger, metrics: metrics, consumer: consumer, pending: make(map[string]*tracked), ready: make(chan struct{})}, nil
+	return &Tracker{cfg: cfg, producer: producer, seq: seq, logger: logger, metrics: metrics, consumer: consumer, pending: make(map[trackKey]*tracked), ready: make(chan struct{})}, nil
 }
 
 // Track registers a message sent as rec; notify is called once with its
 // outcome. A message tracked already gets another waiter.
 func (t *Tracker) Track(tenant, messageID string, rec *Record, notify func(Outcome)) error {
-	key := tenant + "/" + messageID
+	key := trackKey{tenant, messageID}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.pending[key]; ok {
-		e.notify = append(e.notify, notify)
+		e.more = append(e.more, notify)
 		return nil
 	}
 	if len(t.pending) >= t.cfg.MaxPending {
 		return ErrTooManyPending
 	}
-	t.pending[key] = &tracked{key: key, tenant: tenant, rec: rec, notify: []func(Outcome){notify}, attempts: 1}
+	t.pending[key] = &tracked{key: key, rec: rec, notify: notify, attempts: 1}
 	return nil
 }
 
@@ -109,7 +116,7 @@ func (t *Tracker) Track(tenant, messageID string, rec *Record, notify func(Outco
 // sender was told message:accepted, so message:persisted may follow.
 func (t *Tracker) Accepted(tenant, messageID string) {
 	t.mu.Lock()
-	e, ok := t.pending[tenant+"/"+messageID]
+	e, ok := t.pending[trackKey{tenant, messageID}]
 	if !ok || e.accepted {
 		t.mu.Unlock()
 		return
@@ -130,7 +137,7 @@ func (t *Tracker) Accepted(tenant, messageID string) {
 // the caller.
 func (t *Tracker) Forget(tenant, messageID string) {
 	t.mu.Lock()
-	if e, ok := t.pending[tenant+"/"+messageID]; ok {
+	if e, ok := t.pending[trackKey{tenant, messageID}]; ok {
 		e.done = true
 		delete(t.pending, e.key)
 	}
@@ -151,7 +158,8 @@ func (t *Tracker) finishLocked(e *tracked) {
 
 func (t *Tracker) deliver(e *tracked) {
 	t.metrics.Confirmation(e.outcome.Status)
-	for _, n := range e.notify {
+	e.notify(*e.outcome)
+	for _, n := range e.more {
 		n(*e.outcome)
 	}
 }
@@ -222,7 +230,7 @@ func (t *Tracker) Confirm(events []PersistenceEvent) {
 	t.mu.Lock()
 	for i := range events {
 		ev := &events[i]
-		e, ok := t.pending[ev.TenantID+"/"+ev.MessageID]
+		e, ok := t.pending[trackKey{ev.TenantID, ev.MessageID}]
 		if !ok {
 			continue
 		}
@@ -271,7 +279,7 @@ func (t *Tracker) expire(ctx context.Context, now time.Time) {
 		r := *e.rec
 		r.Done = nil
 		if err := t.producer.Send(&r); err != nil {
-			t.logger.Warn("confirmation resend failed", "key", e.key, "err", err)
+			t.logger.Warn("confirmation resend failed", "tenant", e.key.tenant, "message_id", e.key.id, "err", err)
 		}
 	}
 	for _, e := range failed {
