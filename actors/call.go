@@ -114,7 +114,7 @@ func (c *call) storeCtx() (context.Context, context.CancelFunc) {
 
 // resolve finds the connection behind ref: directly if it is on this node.
 func (c *call) resolve(ref *pb.ConnRef) target {
-	t := target{ref: ref, pid: actor.NewPID(ref.Address, ref.ActorId)}
+	t := target{ref: ref}
 	if ref.Address == c.e.system.Address() {
 		if conn, ok := c.e.deps.Conns.Get(ref.ConnId); ok {
 			t.local = conn

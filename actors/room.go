@@ -85,9 +85,13 @@ type member struct {
 // delivery actor of its node, which keeps the room's order too.
 type target struct {
 	ref   *pb.ConnRef
-	pid   *actor.PID
 	local transport.Conn
 }
+
+// pid is the connection's actor. Built when asked for: a target lives as
+// long as its member or its message awaiting confirmation, and only a
+// membership change is sent to the actor itself.
+func (t target) pid() *actor.PID { return actor.NewPID(t.ref.Address, t.ref.ActorId) }
 
 // addr is the actor address of the connection's node.
 func (t target) addr() string { return t.ref.Address }
@@ -297,7 +301,7 @@ func (r *room) load() *wire.Error {
 
 // resolve finds the connection behind ref: directly if it is on this node.
 func (r *room) resolve(ref *pb.ConnRef) target {
-	t := target{ref: ref, pid: actor.NewPID(ref.Address, ref.ActorId)}
+	t := target{ref: ref}
 	if ref.Address == r.e.system.Address() {
 		if c, ok := r.e.deps.Conns.Get(ref.ConnId); ok {
 			t.local = c
@@ -320,7 +324,7 @@ func (r *room) reply(t target, ack uint64, name string, v any) {
 }
 
 func (r *room) membership(t target, joined bool) {
-	r.e.system.Root.Send(t.pid, &pb.Membership{ConversationId: r.key.conv, Joined: joined})
+	r.e.system.Root.Send(t.pid(), &pb.Membership{ConversationId: r.key.conv, Joined: joined})
 }
 
 func (r *room) join(ctx actor.Context, m *pb.JoinRoom) {
