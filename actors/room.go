@@ -49,8 +49,8 @@ type room struct {
 
 	lease          *persistence.Lease
 	headers        []sarama.RecordHeader // epochHeaders of headersLease
-	recordKey      string                // the Kafka key of the room's messages; set on first use
 	headersLease   *persistence.Lease
+	recordKey      string // the Kafka key of the room's messages; set on first use
 	restoredOnline []onlineRef
 	renewTimer     *time.Timer
 	handingOver    bool
