@@ -21,10 +21,9 @@ const maxMarked = 100000
 // conversation has none: on a store that indexes only _id equality
 // (FerretDB, the embedded default) that look scans every message of every
 // conversation, seconds at tens of thousands. Each conversation costs one
-// update the first time this process stores its messages (in statements
-// of at most maxTouchGroupIDs, as touches); the touches advance
-// last_message_at later. Retried as inserts are: the batch is not stored
-// before its conversations are marked.
+// update the first time this process stores its messages; the touches
+// advance last_message_at later. Retried as inserts are: the batch is not
+// stored before its conversations are marked.
 func (p *Persister) markFirst(ctx, stop context.Context, events []PersistenceEvent) error {
 	var ids []string
 	seen := map[string]bool{}
@@ -42,18 +41,16 @@ func (p *Persister) markFirst(ctx, stop context.Context, events []PersistenceEve
 	if len(ids) == 0 {
 		return nil
 	}
-	for chunk := range slices.Chunk(ids, maxTouchGroupIDs) {
-		err := retry(stop, p.logger, "mark conversations", func() error {
-			attempt, cancel := context.WithTimeout(ctx, insertAttemptTimeout)
-			defer cancel()
-			_, err := p.convs.UpdateMany(attempt,
-				bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: chunk}}}, {Key: "last_message_at", Value: bson.D{{Key: "$exists", Value: false}}}},
-				bson.D{{Key: "$set", Value: bson.D{{Key: "last_message_at", Value: at}}}})
-			return err
-		})
-		if err != nil {
-			return err
-		}
+	err := retry(stop, p.logger, "mark conversations", func() error {
+		attempt, cancel := context.WithTimeout(ctx, insertAttemptTimeout)
+		defer cancel()
+		_, err := p.convs.UpdateMany(attempt,
+			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "last_message_at", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "last_message_at", Value: at}}}})
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	p.markedMu.Lock()
 	if p.marked == nil || len(p.marked)+len(ids) > maxMarked {
