@@ -219,27 +219,12 @@ func (s *Conversations) List(ctx context.Context, tenant, after string, limit in
 	return out, nil
 }
 
-// MaxSeq returns the highest stored seq of a conversation, 0 if none. A
-// conversation without last_message_at has none (the persister sets it
-// before it stores the first), so only the others are looked for among the
-// messages: on a store that indexes only _id equality (FerretDB) that look
-// is a scan of every message.
+// MaxSeq returns the highest stored seq of a conversation, 0 if none.
 func (s *Conversations) MaxSeq(ctx context.Context, tenant, id string) (int64, error) {
-	var conv struct {
-		LastMessageAt *time.Time `bson:"last_message_at"`
-	}
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: docID(tenant, id)}},
-		options.FindOne().SetProjection(bson.D{{Key: "last_message_at", Value: 1}})).Decode(&conv)
-	switch {
-	case err == nil && conv.LastMessageAt == nil:
-		return 0, nil
-	case err != nil && !errors.Is(err, mongo.ErrNoDocuments):
-		return 0, fmt.Errorf("max seq of %s: %w", id, err)
-	}
 	var doc struct {
 		Seq int64 `bson:"seq"`
 	}
-	err = s.messages.FindOne(ctx, bson.D{{Key: "tenant_id", Value: tenant}, {Key: "conversation_id", Value: id}},
+	err := s.messages.FindOne(ctx, bson.D{{Key: "tenant_id", Value: tenant}, {Key: "conversation_id", Value: id}},
 		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "seq", Value: 1}})).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, nil

@@ -84,11 +84,6 @@ type Persister struct {
 
 	touchMu sync.Mutex
 	touch   map[string]time.Time // conversation _id → newest persisted message
-
-	// marked holds the conversations known to have last_message_at (see
-	// markFirst), at most maxMarked.
-	markedMu sync.Mutex
-	marked   map[string]struct{}
 }
 
 // NewPersister joins the persister's consumer group.
@@ -196,10 +191,6 @@ func (p *Persister) persistBatch(ctx, stop context.Context, batch []*sarama.Cons
 	if len(docs) == 0 {
 		inserted()
 		return nil
-	}
-	if err := p.markFirst(ctx, stop, events); err != nil {
-		inserted()
-		return err
 	}
 	dups, err := p.insert(ctx, stop, docs, events)
 	inserted()

@@ -9,60 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// maxMarked bounds the conversations the persister remembers as marked;
-// past it, it forgets them all and marks again as batches come.
-const maxMarked = 100000
-
-// markFirst sets last_message_at on the batch's conversations that may
-// not have it yet, before their messages are stored. So a conversation
-// without last_message_at has no stored message, and a room activated
-// without its Redis seq counter (a new room, or a Redis that lost its
-// data) needs no look at the messages for the highest seq when the
-// conversation has none: on a store that indexes only _id equality
-// (FerretDB, the embedded default) that look scans every message of every
-// conversation, seconds at tens of thousands. Each conversation costs one
-// update the first time this process stores its messages; the touches
-// advance last_message_at later. Retried as inserts are: the batch is not
-// stored before its conversations are marked.
-func (p *Persister) markFirst(ctx, stop context.Context, events []PersistenceEvent) error {
-	var ids []string
-	seen := map[string]bool{}
-	var at time.Time
-	p.markedMu.Lock()
-	for _, e := range events {
-		id := docID(e.TenantID, e.ConversationID)
-		if _, ok := p.marked[id]; !ok && !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-		at = e.PersistedAt // one time for the whole batch
-	}
-	p.markedMu.Unlock()
-	if len(ids) == 0 {
-		return nil
-	}
-	err := retry(stop, p.logger, "mark conversations", func() error {
-		attempt, cancel := context.WithTimeout(ctx, insertAttemptTimeout)
-		defer cancel()
-		_, err := p.convs.UpdateMany(attempt,
-			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "last_message_at", Value: bson.D{{Key: "$exists", Value: false}}}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "last_message_at", Value: at}}}})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	p.markedMu.Lock()
-	if p.marked == nil || len(p.marked)+len(ids) > maxMarked {
-		p.marked = make(map[string]struct{}, len(ids))
-	}
-	for _, id := range ids {
-		p.marked[id] = struct{}{}
-	}
-	p.markedMu.Unlock()
-	return nil
-}
-
 // noteTouches records each conversation's newest message time for the
 // next touch; at the bound it touches at once.
 func (p *Persister) noteTouches(ctx context.Context, events []PersistenceEvent) {
