@@ -194,3 +194,43 @@ func TestModerationAuditTrailAndSnapshotTTL(t *testing.T) {
 		t.Fatalf("snapshot TTL %v (%v), want about 2h", ttl, err)
 	}
 }
+
+// TestSeqContinuesAfterRedisLosesItsData: a room whose Redis seq counter
+// is gone (Redis lost its data) goes on from the highest seq MongoDB
+// holds, and a conversation with no message starts at 1.
+func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
+	env := testenv.Start(t)
+	s1 := node(t, env, nil)
+	conversation(t, s1, "acme", "conv-lost", "alice", "bob")
+	conversation(t, s1, "acme", "conv-fresh", "alice", "bob")
+	alice := join(t, s1, "acme", "alice", "conv-lost")
+	for i := 1; i <= 3; i++ {
+		id := testenv.Fmt("lost-%d", i)
+		alice.Emit("sendMessage", text(id, "conv-lost", "before the loss"))
+		if per := alice.Wait("message:persisted", 15*time.Second, byID(id)); per.Field("seq") != testenv.Fmt("%d", i) {
+			t.Fatalf("%s persisted as %s", id, per.Data)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s1.Close(ctx, 1001)
+
+	opts, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := node(t, env, nil)
+	for _, tc := range []struct{ conv, id, seq string }{{"conv-lost", "lost-4", "4"}, {"conv-fresh", "fresh-1", "1"}} {
+		c := join(t, s2, "acme", "alice", tc.conv)
+		c.Emit("sendMessage", text(tc.id, tc.conv, "after the loss"))
+		if acc := c.Wait("message:accepted", 15*time.Second, byID(tc.id)); acc.Field("seq") != tc.seq {
+			t.Fatalf("%s: accepted %s, want seq %s", tc.conv, acc.Data, tc.seq)
+		}
+	}
+}
