@@ -15,7 +15,7 @@ import (
 type ConversationStore interface {
 	Get(ctx context.Context, tenant, id string) (*persistence.Conversation, error)
 	ExistsElsewhere(ctx context.Context, tenant, id string) (bool, error)
-	SeqFloor(ctx context.Context, tenant, id string) (int64, error)
+	MaxSeq(ctx context.Context, tenant, id string) (int64, error)
 }
 
 // SeqStore keeps the rooms' sequence counters and recent lists.

@@ -270,7 +270,7 @@ func (r *room) load() *wire.Error {
 		return werr
 	}
 	seq, err := r.e.deps.Sequencer.Init(ctx, r.key.tenant, r.key.conv, func(ctx context.Context) (int64, error) {
-		return r.e.deps.Conversations.SeqFloor(ctx, r.key.tenant, r.key.conv)
+		return r.e.deps.Conversations.MaxSeq(ctx, r.key.tenant, r.key.conv)
 	})
 	if err != nil {
 		r.e.deps.Logger.Warn("room seq init failed", "tenant", r.key.tenant, "conversation", r.key.conv, "err", err)

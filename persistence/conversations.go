@@ -30,9 +30,6 @@ type Conversation struct {
 	CreatedAt      time.Time         `bson:"created_at" json:"created_at"`
 	UpdatedAt      time.Time         `bson:"updated_at" json:"updated_at"`
 	LastMessageAt  *time.Time        `bson:"last_message_at,omitempty" json:"last_message_at,omitempty"`
-	// Sequenced is set once a room of the conversation has had a seq
-	// counter (see SeqFloor): only from then on can it have messages.
-	Sequenced bool `bson:"sequenced,omitempty" json:"-"`
 }
 
 // Role returns userID's role, or "" when it is not a participant.
@@ -222,37 +219,8 @@ func (s *Conversations) List(ctx context.Context, tenant, after string, limit in
 	return out, nil
 }
 
-// SeqFloor returns where a room's seq counter starts when Redis has none:
-// the highest stored seq of the conversation, 0 if none. A conversation
-// that was never sequenced (no room of it had a counter, and no message
-// was stored before the mark existed, which last_message_at would show)
-// has no message, so it is marked sequenced and 0 is returned without a
-// look at the messages: on a store that indexes only _id equality
-// (FerretDB, the embedded default) that look scans every message. The
-// caller sets the counter only once the mark is stored, so a room that
-// has a counter has a marked conversation.
-func (s *Conversations) SeqFloor(ctx context.Context, tenant, id string) (int64, error) {
-	var conv struct {
-		Sequenced     bool       `bson:"sequenced"`
-		LastMessageAt *time.Time `bson:"last_message_at"`
-	}
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: docID(tenant, id)}},
-		options.FindOne().SetProjection(bson.D{{Key: "sequenced", Value: 1}, {Key: "last_message_at", Value: 1}})).Decode(&conv)
-	switch {
-	case err == nil && !conv.Sequenced && conv.LastMessageAt == nil:
-		if _, err := s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: docID(tenant, id)}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "sequenced", Value: true}}}}); err != nil {
-			return 0, fmt.Errorf("mark %s sequenced: %w", id, err)
-		}
-		return 0, nil
-	case err != nil && !errors.Is(err, mongo.ErrNoDocuments):
-		return 0, fmt.Errorf("seq floor of %s: %w", id, err)
-	}
-	return s.maxSeq(ctx, tenant, id)
-}
-
-// maxSeq returns the highest stored seq of a conversation, 0 if none.
-func (s *Conversations) maxSeq(ctx context.Context, tenant, id string) (int64, error) {
+// MaxSeq returns the highest stored seq of a conversation, 0 if none.
+func (s *Conversations) MaxSeq(ctx context.Context, tenant, id string) (int64, error) {
 	var doc struct {
 		Seq int64 `bson:"seq"`
 	}
