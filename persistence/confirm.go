@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -272,7 +273,13 @@ func (t *Tracker) expire(ctx context.Context, now time.Time) {
 		e.deadline = now.Add(t.cfg.Timeout)
 		resend = append(resend, e)
 	}
-	t.queue = append(t.queue[:0], t.queue[i:]...)
+	// Most ticks find nothing due: the queue (one entry per message
+	// awaiting confirmation, 150,000 in a backlog) moves only when its
+	// head went, and the slots it leaves are cleared, not kept pointing
+	// at finished entries.
+	if i > 0 {
+		t.queue = slices.Delete(t.queue, 0, i)
+	}
 	t.queue = append(t.queue, resend...)
 	t.mu.Unlock()
 	for _, e := range resend {

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -91,5 +92,57 @@ func TestTrackerRefusesBeyondMaxPending(t *testing.T) {
 	tr.Confirm([]PersistenceEvent{{TenantID: "acme", MessageID: "a", Status: StatusPersisted, Seq: 1}})
 	if err := tr.Track("acme", "c", rec, nop); err != nil {
 		t.Fatalf("third message after one was confirmed: %v", err)
+	}
+}
+
+// resends records what a Tracker sends again.
+type resends struct{ recs []*Record }
+
+func (r *resends) Send(rec *Record) error { r.recs = append(r.recs, rec); return nil }
+
+// TestTrackerResendsWhatTimedOutAndForgetsWhatIsDone: messages not
+// confirmed within Timeout are sent again (without the room's Done), a
+// confirmed one is not, and the deadline queue keeps only what still
+// waits, with no slot left pointing at a finished entry.
+func TestTrackerResendsWhatTimedOutAndForgetsWhatIsDone(t *testing.T) {
+	tr, _ := newTestTracker(t, 10)
+	tr.cfg.Timeout, tr.cfg.MaxAttempts = 10*time.Second, 5
+	out := &resends{}
+	tr.producer = out
+	nop := func(Outcome) {}
+	for _, id := range []string{"a", "b", "c"} {
+		rec := &Record{Topic: "messages", Value: []byte(id), Done: func(error) {}}
+		if err := tr.Track("acme", id, rec, nop); err != nil {
+			t.Fatal(err)
+		}
+		tr.Accepted("acme", id)
+	}
+	start := time.Now()
+	tr.expire(context.Background(), start.Add(30*time.Second))
+	if len(out.recs) != 3 {
+		t.Fatalf("resent %d after the first timeout, want 3", len(out.recs))
+	}
+	for _, r := range out.recs {
+		if r.Done != nil {
+			t.Fatalf("resend of %s carries the room's Done", r.Value)
+		}
+	}
+	tr.Confirm([]PersistenceEvent{{TenantID: "acme", MessageID: "a", Status: StatusPersisted, Seq: 1}})
+	// Nothing is due: nothing is sent again, and the confirmed head leaves.
+	tr.expire(context.Background(), start.Add(200*time.Millisecond))
+	if len(out.recs) != 3 || len(tr.queue) != 2 {
+		t.Fatalf("before the deadline: %d resends, queue %d; want 3 and 2", len(out.recs), len(tr.queue))
+	}
+	tr.expire(context.Background(), start.Add(2*time.Minute))
+	if len(out.recs) != 5 {
+		t.Fatalf("resent %d in all after the second timeout, want 5 (a was confirmed)", len(out.recs))
+	}
+	if len(tr.queue) != 2 {
+		t.Fatalf("queue holds %d entries, want the 2 still waiting", len(tr.queue))
+	}
+	for i, e := range tr.queue[len(tr.queue):cap(tr.queue)] {
+		if e != nil {
+			t.Fatalf("queue slot %d past its end still points at %v", len(tr.queue)+i, e.key)
+		}
 	}
 }
