@@ -234,3 +234,29 @@ func (s *Conversations) MaxSeq(ctx context.Context, tenant, id string) (int64, e
 	}
 	return doc.Seq, nil
 }
+
+// StoredSeqs is a SeqScan of the messages collection: it reads every
+// stored message's tenant, conversation and seq, and nothing else.
+func (s *Conversations) StoredSeqs(ctx context.Context, yield func(tenant, conv string, seq int64) error) error {
+	cur, err := s.messages.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000).
+		SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "tenant_id", Value: 1}, {Key: "conversation_id", Value: 1}, {Key: "seq", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("scan stored seqs: %w", err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	for cur.Next(ctx) {
+		tenant, okT := cur.Current.Lookup("tenant_id").StringValueOK()
+		conv, okC := cur.Current.Lookup("conversation_id").StringValueOK()
+		seq, okS := cur.Current.Lookup("seq").AsInt64OK()
+		if !okT || !okC || !okS {
+			continue // not a sequenced message: no counter to keep
+		}
+		if err := yield(tenant, conv, seq); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("scan stored seqs: %w", err)
+	}
+	return nil
+}

@@ -41,3 +41,7 @@ var ErrFenced = errors.New("persistence: lease lost (fenced)")
 
 // ErrLeaseHeld means another live node holds the room's lease.
 var ErrLeaseHeld = errors.New("persistence: lease held by another node")
+
+// ErrRestoreLost means a seq restore lost its hold while it ran: Redis
+// lost its data, or the hold expired and another node took over.
+var ErrRestoreLost = errors.New("persistence: seq restore interrupted")

@@ -21,3 +21,14 @@ func RoomSnapshotKey(tenant, conv string) string { return tenantPrefix(tenant) +
 
 // RecentKey holds a room's most recent messages for catch-up.
 func RecentKey(tenant, conv string) string { return tenantPrefix(tenant) + "recent:" + conv }
+
+// SeqCompleteKey, when present, says that every conversation with stored
+// messages has its seq counter in Redis, at least at the highest seq
+// MongoDB holds: a missing counter is then a conversation never
+// sequenced. It is set by a restore and goes with the rest of Redis's
+// data, so a Redis that lost its data has none.
+const SeqCompleteKey = "caasd:seq:complete"
+
+// SeqRestoreKey is held by the node restoring the seq counters; it also
+// tells the restore that Redis kept its data while it ran.
+const SeqRestoreKey = "caasd:seq:restore"

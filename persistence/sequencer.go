@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,9 @@ type Sequencer struct {
 	statusTTL time.Duration
 	recentLen int
 	recentTTL time.Duration
+
+	mu        sync.Mutex
+	restoring chan struct{} // closed when this node's restore ends; nil if none runs
 }
 
 // NewSequencer returns a Sequencer keeping statuses for statusTTL and at
@@ -227,16 +231,45 @@ func assignResult(room any, n int) ([]Assignment, error) {
 	}
 }
 
-// Init makes sure the room's counter is at least floor (the highest seq
-// MongoDB holds, for a Redis that lost its data) and returns the counter.
+// initScript reads a room's counter. KEYS[1] the counter, KEYS[2] the
+// complete mark. A missing counter with the mark is a conversation never
+// sequenced: it is set to 0 and 0 answered. Without the mark, nil: the
+// caller needs the floor from MongoDB.
+var initScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  return v
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SET', KEYS[1], '0')
+  return '0'
+end
+return false
+`)
+
+// Init returns the room's counter. Redis without it and without the
+// complete mark (SeqCompleteKey) lost its data: if this node restores
+// the counters, Init waits for that; if not, it makes sure the counter is
+// at least floor (the highest seq MongoDB holds).
 func (s *Sequencer) Init(ctx context.Context, tenant, conv string, floor func(context.Context) (int64, error)) (int64, error) {
 	key := SeqKey(tenant, conv)
-	v, err := s.rdb.Get(ctx, key).Int64()
-	if err == nil {
-		return v, nil
-	}
-	if !errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("read seq: %w", err)
+	for {
+		v, err := initScript.Run(ctx, s.rdb, []string{key, SeqCompleteKey}).Int64()
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, redis.Nil) {
+			return 0, fmt.Errorf("read seq: %w", err)
+		}
+		restored := s.restoreInProgress()
+		if restored == nil {
+			break
+		}
+		select {
+		case <-restored:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("seq of %s waits for the restore: %w", conv, ctx.Err())
+		}
 	}
 	f, err := floor(ctx)
 	if err != nil {
@@ -245,7 +278,7 @@ func (s *Sequencer) Init(ctx context.Context, tenant, conv string, floor func(co
 	if err := s.rdb.SetNX(ctx, key, f, 0).Err(); err != nil {
 		return 0, fmt.Errorf("init seq: %w", err)
 	}
-	v, err = s.rdb.Get(ctx, key).Int64()
+	v, err := s.rdb.Get(ctx, key).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("read seq: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/caasd/caasd/internal/testenv"
+	"github.com/caasd/caasd/persistence"
 )
 
 type roomView struct {
@@ -197,7 +198,9 @@ func TestModerationAuditTrailAndSnapshotTTL(t *testing.T) {
 
 // TestSeqContinuesAfterRedisLosesItsData: a room whose Redis seq counter
 // is gone (Redis lost its data) goes on from the highest seq MongoDB
-// holds, and a conversation with no message starts at 1.
+// holds, and a conversation with no message starts at 1. The node that
+// starts on the emptied Redis restores the counters from MongoDB before
+// any room asks, and marks them complete.
 func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 	env := testenv.Start(t)
 	s1 := node(t, env, nil)
@@ -226,6 +229,14 @@ func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 	}
 
 	s2 := node(t, env, nil)
+	for deadline := time.Now().Add(10 * time.Second); rdb.Exists(ctx, persistence.SeqCompleteKey).Val() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new node did not mark the seq counters complete")
+		}
+	}
+	if v, err := rdb.Get(ctx, persistence.SeqKey("acme", "conv-lost")).Int64(); err != nil || v != 3 {
+		t.Fatalf("conv-lost counter after the restore: %d, %v; want 3", v, err)
+	}
 	for _, tc := range []struct{ conv, id, seq string }{{"conv-lost", "lost-4", "4"}, {"conv-fresh", "fresh-1", "1"}} {
 		c := join(t, s2, "acme", "alice", tc.conv)
 		c.Emit("sendMessage", text(tc.id, tc.conv, "after the loss"))

@@ -108,6 +108,9 @@ type Rooms struct {
 	CatchupLimit int
 	// MaxMembersOnline bounds the online connections of one room.
 	MaxMembersOnline int
+	// SeqCheckInterval is how often a node checks that Redis still holds
+	// every room's seq counter, and restores them from MongoDB if not.
+	SeqCheckInterval time.Duration
 }
 
 // Persistence configures the Kafka → MongoDB path and confirmations.
@@ -230,6 +233,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			RecentBufferLen:  p.integer("ROOM_RECENT_BUFFER", 512, 16, 100000),
 			CatchupLimit:     p.integer("ROOM_CATCHUP_LIMIT", 500, 1, 100000),
 			MaxMembersOnline: p.integer("ROOM_MAX_ONLINE", 100000, 1, 10000000),
+			SeqCheckInterval: p.duration("ROOM_SEQ_CHECK_MS", time.Millisecond, 10*time.Second),
 		},
 		Persistence: Persistence{
 			PersisterEnabled:    p.boolean("PERSISTER_ENABLED", true),
