@@ -32,3 +32,7 @@ const SeqCompleteKey = "caasd:seq:complete"
 // SeqRestoreKey is held by the node restoring the seq counters; it also
 // tells the restore that Redis kept its data while it ran.
 const SeqRestoreKey = "caasd:seq:restore"
+
+// seqRestoreStagingKey holds a restore's highest stored seqs until the
+// scan is over; token names the restore.
+func seqRestoreStagingKey(token string) string { return SeqRestoreKey + ":floors:" + token }

@@ -21,29 +21,52 @@ type RestoreStats struct {
 	Ran bool
 	// Messages is how many stored messages the scan read.
 	Messages int
-	// Raised is how many times a counter was set, missing or below a
-	// stored seq of its conversation: once per conversation, or more when
-	// the scan's order spreads its messages over several raise calls.
+	// Raised is how many counters were set: missing, or below the
+	// highest stored seq of their conversation.
 	Raised int
 }
 
 const (
-	// restoreChunk bounds the conversations gathered between two raise
-	// calls, and so the restore's memory.
+	// restoreChunk bounds the conversations gathered between two calls to
+	// Redis, and so the restore's memory.
 	restoreChunk = 256
 	// restoreFlushEvery is how long the restore gathers at most before it
-	// raises what it has; each raise renews the hold, so a slow scan of a
+	// stages what it has; each call renews the hold, so a slow scan of a
 	// few big conversations keeps it.
 	restoreFlushEvery = 2 * time.Second
-	// restoreHold is how long the hold outlives the restore's last raise:
-	// should the node die mid-restore, another takes over after it.
+	// restoreHold is how long the hold (and the staged floors) outlive the
+	// restore's last call: should the node die mid-restore, another takes
+	// over after it.
 	restoreHold = 2 * time.Minute
 )
 
-// restoreRaiseScript raises counters, if the caller still holds the
-// restore. KEYS[1] the restore key, then seq keys; ARGV[1] the holder's
-// token, ARGV[2] the hold in ms, then one floor per seq key. Answers the
-// number of counters set, or -1 when the hold is not the caller's.
+// restoreStageScript keeps, in the restore's staging hash, the highest
+// floor seen of each counter, if the caller still holds the restore.
+// Floors are staged, not set: a counter set from part of the scan would
+// be taken as it is by a room activating meanwhile. KEYS[1] the hold,
+// KEYS[2] the staging hash; ARGV[1] the holder's token, ARGV[2] the hold
+// in ms, then pairs of seq key and floor. Answers -1 when the hold is not
+// the caller's.
+var restoreStageScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+for i = 3, #ARGV, 2 do
+  local cur = tonumber(redis.call('HGET', KEYS[2], ARGV[i]))
+  if cur == nil or cur < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 0
+`)
+
+// restoreRaiseScript raises counters to their staged floors, if the
+// caller still holds the restore. KEYS[1] the hold, then seq keys;
+// ARGV[1] the holder's token, ARGV[2] the hold in ms, then one floor per
+// seq key. Answers the number of counters set, or -1 when the hold is not
+// the caller's.
 var restoreRaiseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
@@ -61,24 +84,27 @@ end
 return raised
 `)
 
-// restoreFinishScript marks the counters complete and lets the hold go,
-// if the caller still holds the restore: the hold, written before the
-// first raise, being there proves Redis kept every raise since.
-// KEYS[1] the restore key, KEYS[2] the complete mark; ARGV[1] the token.
+// restoreFinishScript marks the counters complete and lets the hold and
+// the staging hash go, if the caller still holds the restore: the hold,
+// written before the first call, being there proves Redis kept every
+// write since. KEYS[1] the hold, KEYS[2] the complete mark, KEYS[3] the
+// staging hash; ARGV[1] the token.
 var restoreFinishScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[2], '1')
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[3])
 return 1
 `)
 
-// restoreReleaseScript lets the hold go if it is the caller's.
+// restoreReleaseScript lets the hold go if it is the caller's, and the
+// caller's staging hash.
 var restoreReleaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
+redis.call('DEL', KEYS[2])
 return 1
 `)
 
@@ -91,8 +117,11 @@ return 1
 // the counters are complete or another node is restoring them. Rooms of
 // this node activating meanwhile wait for it (Init).
 //
-// A message still in Kafka when Redis lost its data is not in MongoDB, so
-// its seq is not covered; no more than with the per-room look.
+// The scan's highest seqs are staged in Redis (one hash field per
+// conversation) and set once it is over, so no counter is ever below its
+// conversation's stored seqs. A message still in Kafka when Redis lost its
+// data is not in MongoDB, so its seq is not covered; no more than with the
+// per-room look.
 func (s *Sequencer) Restore(ctx context.Context, scan SeqScan) (RestoreStats, error) {
 	var st RestoreStats
 	complete, err := s.rdb.Exists(ctx, SeqCompleteKey).Result()
@@ -103,6 +132,7 @@ func (s *Sequencer) Restore(ctx context.Context, scan SeqScan) (RestoreStats, er
 		return st, nil
 	}
 	token := rand.Text()
+	staging := seqRestoreStagingKey(token)
 	held, err := s.rdb.SetNX(ctx, SeqRestoreKey, token, restoreHold).Result()
 	if err != nil {
 		return st, fmt.Errorf("seq restore: %w", err)
@@ -117,50 +147,17 @@ func (s *Sequencer) Restore(ctx context.Context, scan SeqScan) (RestoreStats, er
 		if err != nil {
 			// A fresh context: ctx may be what ended the restore.
 			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = restoreReleaseScript.Run(rctx, s.rdb, []string{SeqRestoreKey}, token).Err()
+			_ = restoreReleaseScript.Run(rctx, s.rdb, []string{SeqRestoreKey, staging}, token).Err()
 			cancel()
 		}
 	}()
-	floors := make(map[convRef]int64, restoreChunk)
-	flushed := time.Now()
-	raise := func() error {
-		keys := make([]string, 1, len(floors)+1)
-		args := make([]any, 2, len(floors)+2)
-		keys[0], args[0], args[1] = SeqRestoreKey, token, restoreHold.Milliseconds()
-		for c, f := range floors {
-			keys = append(keys, SeqKey(c.tenant, c.conv))
-			args = append(args, f)
-		}
-		n, err := restoreRaiseScript.Run(ctx, s.rdb, keys, args...).Int()
-		if err != nil {
-			return fmt.Errorf("seq restore: %w", err)
-		}
-		if n < 0 {
-			return ErrRestoreLost
-		}
-		st.Raised += n
-		clear(floors)
-		flushed = time.Now()
-		return nil
-	}
-	err = scan(ctx, func(tenant, conv string, seq int64) error {
-		st.Messages++
-		c := convRef{tenant, conv}
-		if f, ok := floors[c]; !ok || seq > f {
-			floors[c] = seq
-		}
-		if len(floors) >= restoreChunk || time.Since(flushed) >= restoreFlushEvery {
-			return raise()
-		}
-		return nil
-	})
-	if err == nil {
-		err = raise()
-	}
-	if err != nil {
+	if err = s.stageFloors(ctx, scan, token, staging, &st); err != nil {
 		return st, err
 	}
-	ok, err := restoreFinishScript.Run(ctx, s.rdb, []string{SeqRestoreKey, SeqCompleteKey}, token).Int()
+	if err = s.raiseToStaged(ctx, token, staging, &st); err != nil {
+		return st, err
+	}
+	ok, err := restoreFinishScript.Run(ctx, s.rdb, []string{SeqRestoreKey, SeqCompleteKey, staging}, token).Int()
 	if err != nil {
 		return st, fmt.Errorf("seq restore: %w", err)
 	}
@@ -170,8 +167,73 @@ func (s *Sequencer) Restore(ctx context.Context, scan SeqScan) (RestoreStats, er
 	return st, err
 }
 
-// convRef names a conversation across tenants.
-type convRef struct{ tenant, conv string }
+// stageFloors runs the scan, staging each conversation's highest seq.
+func (s *Sequencer) stageFloors(ctx context.Context, scan SeqScan, token, staging string, st *RestoreStats) error {
+	floors := make(map[string]int64, restoreChunk) // by seq key
+	flushed := time.Now()
+	stage := func() error {
+		args := make([]any, 2, 2*len(floors)+2)
+		args[0], args[1] = token, restoreHold.Milliseconds()
+		for key, f := range floors {
+			args = append(args, key, f)
+		}
+		n, err := restoreStageScript.Run(ctx, s.rdb, []string{SeqRestoreKey, staging}, args...).Int()
+		if err != nil {
+			return fmt.Errorf("seq restore: %w", err)
+		}
+		if n < 0 {
+			return ErrRestoreLost
+		}
+		clear(floors)
+		flushed = time.Now()
+		return nil
+	}
+	err := scan(ctx, func(tenant, conv string, seq int64) error {
+		st.Messages++
+		key := SeqKey(tenant, conv)
+		if f, ok := floors[key]; !ok || seq > f {
+			floors[key] = seq
+		}
+		if len(floors) >= restoreChunk || time.Since(flushed) >= restoreFlushEvery {
+			return stage()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return stage()
+}
+
+// raiseToStaged sets the counters to their staged floors, a chunk at a time.
+func (s *Sequencer) raiseToStaged(ctx context.Context, token, staging string, st *RestoreStats) error {
+	var cursor uint64
+	for {
+		pairs, next, err := s.rdb.HScan(ctx, staging, cursor, "", restoreChunk).Result()
+		if err != nil {
+			return fmt.Errorf("seq restore: %w", err)
+		}
+		keys := make([]string, 1, len(pairs)/2+1)
+		args := make([]any, 2, len(pairs)/2+2)
+		keys[0], args[0], args[1] = SeqRestoreKey, token, restoreHold.Milliseconds()
+		for i := 0; i+1 < len(pairs); i += 2 {
+			keys = append(keys, pairs[i])
+			args = append(args, pairs[i+1])
+		}
+		n, err := restoreRaiseScript.Run(ctx, s.rdb, keys, args...).Int()
+		if err != nil {
+			return fmt.Errorf("seq restore: %w", err)
+		}
+		if n < 0 {
+			return ErrRestoreLost
+		}
+		st.Raised += n
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
 
 // restoreStarted notes that this node restores; done closes when it ends.
 func (s *Sequencer) restoreStarted() (done chan struct{}) {

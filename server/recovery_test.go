@@ -199,8 +199,8 @@ func TestModerationAuditTrailAndSnapshotTTL(t *testing.T) {
 // TestSeqContinuesAfterRedisLosesItsData: a room whose Redis seq counter
 // is gone (Redis lost its data) goes on from the highest seq MongoDB
 // holds, and a conversation with no message starts at 1. The node that
-// starts on the emptied Redis restores the counters from MongoDB before
-// any room asks, and marks them complete.
+// starts on the emptied Redis with ROOM_SEQ_RESTORE restores the counters
+// from MongoDB before any room asks, and marks them complete.
 func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 	env := testenv.Start(t)
 	s1 := node(t, env, nil)
@@ -228,7 +228,7 @@ func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2 := node(t, env, nil)
+	s2 := node(t, env, map[string]string{"ROOM_SEQ_RESTORE": "true"})
 	for deadline := time.Now().Add(10 * time.Second); rdb.Exists(ctx, persistence.SeqCompleteKey).Val() == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the new node did not mark the seq counters complete")

@@ -242,9 +242,11 @@ func (s *Server) startEngine(bg context.Context) error {
 	assigner := persistence.NewSeqBatcher(seq, persistence.SeqBatcherConfig{})
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); assigner.Run(bg) }()
-	restorer := persistence.NewSeqRestorer(seq, convs.StoredSeqs, s.cfg.Rooms.SeqCheckInterval, s.logger.With("component", "seq"))
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); restorer.Run(bg) }()
+	if s.cfg.Rooms.SeqRestore {
+		restorer := persistence.NewSeqRestorer(seq, convs.StoredSeqs, s.cfg.Rooms.SeqCheckInterval, s.logger.With("component", "seq"))
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); restorer.Run(bg) }()
+	}
 	s.engine = actors.NewEngine(actors.Deps{
 		NodeID: s.cfg.NodeID, Logger: s.logger, Metrics: s.metrics,
 		Conversations: convs, Sequencer: seq, Assigner: assigner, History: persistence.NewHistory(s.db),

@@ -108,8 +108,14 @@ type Rooms struct {
 	CatchupLimit int
 	// MaxMembersOnline bounds the online connections of one room.
 	MaxMembersOnline int
-	// SeqCheckInterval is how often a node checks that Redis still holds
-	// every room's seq counter, and restores them from MongoDB if not.
+	// SeqRestore has nodes restore every room's seq counter in one pass
+	// over the stored messages when Redis lost them, instead of each room
+	// looking up its own highest seq: on by default with the embedded
+	// store, where that look scans every stored message; off with
+	// MONGO_URI, where it is an index lookup and the pass reads them all.
+	SeqRestore bool
+	// SeqCheckInterval is how often a node with SeqRestore checks that
+	// Redis still holds the counters.
 	SeqCheckInterval time.Duration
 }
 
@@ -233,6 +239,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			RecentBufferLen:  p.integer("ROOM_RECENT_BUFFER", 512, 16, 100000),
 			CatchupLimit:     p.integer("ROOM_CATCHUP_LIMIT", 500, 1, 100000),
 			MaxMembersOnline: p.integer("ROOM_MAX_ONLINE", 100000, 1, 10000000),
+			SeqRestore:       p.boolean("ROOM_SEQ_RESTORE", strings.TrimSpace(getenv("MONGO_URI")) == ""),
 			SeqCheckInterval: p.duration("ROOM_SEQ_CHECK_MS", time.Millisecond, 10*time.Second),
 		},
 		Persistence: Persistence{

@@ -73,3 +73,25 @@ func TestJWTSecretIsRequiredWithRealServices(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestSeqRestoreFollowsTheStore: the seq restore is on with the embedded
+// store and off with MONGO_URI, unless ROOM_SEQ_RESTORE says otherwise.
+func TestSeqRestoreFollowsTheStore(t *testing.T) {
+	for _, tc := range []struct {
+		mongo, restore string
+		want           bool
+	}{
+		{"", "", true},
+		{"mongodb://m:27017", "", false},
+		{"mongodb://m:27017", "true", true},
+		{"", "false", false},
+	} {
+		c, err := FromEnv(env(map[string]string{"MONGO_URI": tc.mongo, "ROOM_SEQ_RESTORE": tc.restore, "JWT_SECRET": "0123456789abcdef0123"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Rooms.SeqRestore != tc.want {
+			t.Errorf("MONGO_URI=%q ROOM_SEQ_RESTORE=%q: restore %v, want %v", tc.mongo, tc.restore, c.Rooms.SeqRestore, tc.want)
+		}
+	}
+}
