@@ -15,7 +15,8 @@
 # LOAD_ARGS adds (overriding) flags of the load tool, e.g. for a quick try:
 #   LOAD_ARGS="-conns=500 -hold=2s -fanout-members=100" bench/run.sh all
 # CAASD_REV picks the caasd commit to build (default HEAD; "worktree" for
-# the working tree).
+# the working tree). The store is FerretDB, which indexes only _id, so caasd
+# runs with ROOM_SEQ_RESTORE=true, as on its embedded default.
 set -euo pipefail
 
 SCENARIO=${1:-all}
@@ -130,6 +131,7 @@ start_stack() {
 		DATA_DIR="$CASE_DIR/caasd-data" LOG_LEVEL=warn GOMAXPROCS=1 \
 		RATE_LIMIT_PER_MINUTE=1000000000 RATE_LIMIT_PER_HOUR=1000000000 SPAM_REPEAT_COUNT=1000000 \
 		PERSISTENCE_CONFIRMATION_TIMEOUT_MS="${PERSISTENCE_CONFIRMATION_TIMEOUT_MS:-30000}" \
+		ROOM_SEQ_RESTORE="${ROOM_SEQ_RESTORE:-true}" \
 		taskset -c "$SERVER_CPU" "$WORK/bin/caasd" >"$CASE_DIR/caasd.out" 2>"$CASE_DIR/caasd.log" &
 	CAASD_PID=$!
 	for _ in $(seq 300); do
