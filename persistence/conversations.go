@@ -243,7 +243,7 @@ func (s *Conversations) StoredSeqs(ctx context.Context, yield func(tenant, conv 
 	if err != nil {
 		return fmt.Errorf("scan stored seqs: %w", err)
 	}
-	defer cur.Close(context.WithoutCancel(ctx))
+	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		tenant, okT := cur.Current.Lookup("tenant_id").StringValueOK()
 		conv, okC := cur.Current.Lookup("conversation_id").StringValueOK()
