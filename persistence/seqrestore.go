@@ -296,7 +296,7 @@ func (r *SeqRestorer) Run(ctx context.Context) {
 			r.logger.Warn("seq counters not restored", "err", err, "messages_read", st.Messages)
 		case err == nil && st.Ran:
 			r.logger.Info("seq counters complete", "messages_read", st.Messages, "counters_raised", st.Raised,
-				"took", time.Since(start).Round(time.Millisecond))
+				"took_ms", time.Since(start).Milliseconds())
 		}
 		next.Reset(r.every)
 	}
