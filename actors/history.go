@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	pb "github.com/caasd/caasd/actors/actorspb"
 	"github.com/caasd/caasd/internal/auth"
@@ -39,7 +40,9 @@ func (a *connActor) historyGet(m *inbound) {
 	go func() {
 		defer a.e.historyWG.Done()
 		defer func() { <-a.e.historySlots }()
-		page, err := a.e.History(context.Background(), p, req)
+		ctx, cancel := context.WithTimeout(context.Background(), historyReadTimeout)
+		page, err := a.e.History(ctx, p, req)
+		cancel()
 		if err != nil {
 			werr := errToWire(err)
 			a.sendTo(conn, ack, wire.EvRoomError, wire.RoomError{ConversationID: req.ConversationID, Code: werr.Code, Message: werr.Message})
@@ -48,6 +51,12 @@ func (a *connActor) historyGet(m *inbound) {
 		a.sendTo(conn, ack, wire.EvHistoryPage, page)
 	}()
 }
+
+// historyReadTimeout bounds one history:get. MongoDB answers a page from
+// its index in milliseconds, and FerretDB, which scans, in about 85 µs per
+// stored message; a store that does not answer must not hold one of the
+// engine's few history slots, nor its shutdown, for good.
+const historyReadTimeout = 10 * time.Second
 
 func (a *connActor) messageRead(m *inbound) {
 	var req wire.MessageRead
