@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +14,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/caasd/caasd/internal/config"
 	"github.com/caasd/caasd/internal/testenv"
 	"github.com/caasd/caasd/persistence"
+	"github.com/caasd/caasd/server"
+	"github.com/caasd/caasd/transport"
 )
 
 type roomView struct {
@@ -243,5 +248,69 @@ func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 		if acc := c.Wait("message:accepted", 15*time.Second, byID(tc.id)); acc.Field("seq") != tc.seq {
 			t.Fatalf("%s: accepted %s, want seq %s", tc.conv, acc.Data, tc.seq)
 		}
+	}
+}
+
+// TestEmbeddedDefaultKeepsSeqsAcrossARestart: caasd on its embedded
+// default (every service in-process, Redis in memory only) restarted on
+// its data directory restores the rooms' seq counters from the stored
+// messages in one pass: a room goes on after its stored seq, and a
+// conversation without messages starts at 1.
+func TestEmbeddedDefaultKeepsSeqsAcrossARestart(t *testing.T) {
+	dir := testenv.TempDir(t)
+	start := func(logs *testenv.SyncBuffer) *server.Server {
+		t.Helper()
+		cfg, err := config.FromEnv(func(k string) string {
+			return map[string]string{"HTTP_ADDR": "127.0.0.1:0", "JWT_SECRET": testenv.JWTSecret, "DATA_DIR": dir, "KAFKA_PARTITIONS": "2"}[k]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := server.Start(ctx, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+		if err != nil {
+			t.Fatalf("start caasd: %v", err)
+		}
+		return s
+	}
+	stop := func(s *server.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		s.Close(ctx, transport.CloseGoingAway)
+	}
+	var first testenv.SyncBuffer
+	s1 := start(&first)
+	conversation(t, s1, "acme", "conv-kept", "alice", "bob")
+	conversation(t, s1, "acme", "conv-quiet", "alice", "bob")
+	alice := join(t, s1, "acme", "alice", "conv-kept")
+	for i := 1; i <= 3; i++ {
+		id := testenv.Fmt("kept-%d", i)
+		alice.Emit("sendMessage", text(id, "conv-kept", "before the restart"))
+		if per := alice.Wait("message:persisted", 15*time.Second, byID(id)); per.Field("seq") != testenv.Fmt("%d", i) {
+			t.Fatalf("%s persisted as %s", id, per.Data)
+		}
+	}
+	alice.Close()
+	stop(s1)
+
+	var second testenv.SyncBuffer
+	s2 := start(&second)
+	defer stop(s2)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(second.String(), `"msg":"seq counters complete"`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no restore after the restart:\n%.3000s", second.String())
+		}
+	}
+	if !strings.Contains(second.String(), `"messages_read":3,"counters_raised":1`) {
+		t.Errorf("the restore did not read the 3 stored messages and raise one counter:\n%.3000s", second.String())
+	}
+	for _, tc := range []struct{ conv, id, seq string }{{"conv-kept", "kept-4", "4"}, {"conv-quiet", "quiet-1", "1"}} {
+		c := join(t, s2, "acme", "alice", tc.conv)
+		c.Emit("sendMessage", text(tc.id, tc.conv, "after the restart"))
+		if acc := c.Wait("message:accepted", 15*time.Second, byID(tc.id)); acc.Field("seq") != tc.seq {
+			t.Fatalf("%s: accepted %s, want seq %s", tc.conv, acc.Data, tc.seq)
+		}
+		c.Close()
 	}
 }
