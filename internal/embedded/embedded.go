@@ -70,18 +70,18 @@ type Redis struct {
 	closeOnce sync.Once
 }
 
-// expireEvery is how often, at most, the embedded Redis's TTLs are run
-// down. miniredis counts a TTL down only when told to (FastForward), so
-// without this no key would ever expire: a status key per message would
-// stay for good, and a cached conversation never be read again. A run
-// looks at every key, sorted, under miniredis's lock, which holds every
-// command meanwhile (100–190 ms at 100,000 keys), so the wait after a run
-// is also at least expireCostShare times what it took: the runs take at
-// most about 1 % of a core, and a key outlives its TTL by up to the wait.
-const (
-	expireEvery     = 2 * time.Second
-	expireCostShare = 100
-)
+// expireEvery is how often the embedded Redis's TTLs are run down.
+// miniredis counts a TTL down only when told to (FastForward), so without
+// this no key would ever expire: a status key per message would stay for
+// good, and a cached conversation never be read again. A run takes off
+// every TTL the time since the last run, so a key set just before it
+// loses up to this much too early: it must stay well below the shortest
+// TTL that matters, a room lease's 4 s renewed every second. A run looks
+// at every key, sorted, under miniredis's lock, which holds every command
+// meanwhile: 100–190 ms at 100,000 keys (a status key per message of the
+// last MESSAGE_STATUS_TTL_S), so many keys cost the embedded default that
+// much every period.
+const expireEvery = 2 * time.Second
 
 // StartRedis starts miniredis on a loopback port, with its TTLs running
 // down with the wall clock.
@@ -114,7 +114,7 @@ func (r *Redis) expire(every time.Duration) {
 		now := time.Now()
 		r.m.FastForward(now.Sub(last))
 		last = now
-		wait.Reset(max(every, expireCostShare*time.Since(now)))
+		wait.Reset(every)
 	}
 }
 
