@@ -63,18 +63,20 @@ return 0
 `)
 
 // restoreRaiseScript raises counters to their staged floors, if the
-// caller still holds the restore. KEYS[1] the hold, then seq keys;
-// ARGV[1] the holder's token, ARGV[2] the hold in ms, then one floor per
-// seq key. Answers the number of counters set, or -1 when the hold is not
-// the caller's.
+// caller still holds the restore, and keeps the hold and the staging hash.
+// KEYS[1] the hold, KEYS[2] the staging hash, then seq keys; ARGV[1] the
+// holder's token, ARGV[2] the hold in ms, then one floor per seq key.
+// Answers the number of counters set, or -1 when the hold is not the
+// caller's.
 var restoreRaiseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 local raised = 0
-for i = 2, #KEYS do
-  local floor = tonumber(ARGV[i + 1])
+for i = 3, #KEYS do
+  local floor = tonumber(ARGV[i])
   local cur = tonumber(redis.call('GET', KEYS[i]))
   if cur == nil or cur < floor then
     redis.call('SET', KEYS[i], floor)
@@ -213,9 +215,9 @@ func (s *Sequencer) raiseToStaged(ctx context.Context, token, staging string, st
 		if err != nil {
 			return fmt.Errorf("seq restore: %w", err)
 		}
-		keys := make([]string, 1, len(pairs)/2+1)
+		keys := make([]string, 2, len(pairs)/2+2)
 		args := make([]any, 2, len(pairs)/2+2)
-		keys[0], args[0], args[1] = SeqRestoreKey, token, restoreHold.Milliseconds()
+		keys[0], keys[1], args[0], args[1] = SeqRestoreKey, staging, token, restoreHold.Milliseconds()
 		for i := 0; i+1 < len(pairs); i += 2 {
 			keys = append(keys, pairs[i])
 			args = append(args, pairs[i+1])
@@ -257,9 +259,6 @@ func (s *Sequencer) restoreEnded(done chan struct{}) {
 func (s *Sequencer) restoreInProgress() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.restoring == nil {
-		return nil
-	}
 	return s.restoring
 }
 
