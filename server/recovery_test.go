@@ -211,14 +211,7 @@ func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 	s1 := node(t, env, nil)
 	conversation(t, s1, "acme", "conv-lost", "alice", "bob")
 	conversation(t, s1, "acme", "conv-fresh", "alice", "bob")
-	alice := join(t, s1, "acme", "alice", "conv-lost")
-	for i := 1; i <= 3; i++ {
-		id := testenv.Fmt("lost-%d", i)
-		alice.Emit("sendMessage", text(id, "conv-lost", "before the loss"))
-		if per := alice.Wait("message:persisted", 15*time.Second, byID(id)); per.Field("seq") != testenv.Fmt("%d", i) {
-			t.Fatalf("%s persisted as %s", id, per.Data)
-		}
-	}
+	persistSeqs(t, join(t, s1, "acme", "alice", "conv-lost"), "conv-lost", "lost", 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s1.Close(ctx, 1001)
@@ -242,13 +235,7 @@ func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 	if v, err := rdb.Get(ctx, persistence.SeqKey("acme", "conv-lost")).Int64(); err != nil || v != 3 {
 		t.Fatalf("conv-lost counter after the restore: %d, %v; want 3", v, err)
 	}
-	for _, tc := range []struct{ conv, id, seq string }{{"conv-lost", "lost-4", "4"}, {"conv-fresh", "fresh-1", "1"}} {
-		c := join(t, s2, "acme", "alice", tc.conv)
-		c.Emit("sendMessage", text(tc.id, tc.conv, "after the loss"))
-		if acc := c.Wait("message:accepted", 15*time.Second, byID(tc.id)); acc.Field("seq") != tc.seq {
-			t.Fatalf("%s: accepted %s, want seq %s", tc.conv, acc.Data, tc.seq)
-		}
-	}
+	acceptedSeqs(t, s2, []nextSeq{{"conv-lost", "lost-4", "4"}, {"conv-fresh", "fresh-1", "1"}})
 }
 
 // TestEmbeddedDefaultKeepsSeqsAcrossARestart: caasd on its embedded
@@ -284,13 +271,7 @@ func TestEmbeddedDefaultKeepsSeqsAcrossARestart(t *testing.T) {
 	conversation(t, s1, "acme", "conv-kept", "alice", "bob")
 	conversation(t, s1, "acme", "conv-quiet", "alice", "bob")
 	alice := join(t, s1, "acme", "alice", "conv-kept")
-	for i := 1; i <= 3; i++ {
-		id := testenv.Fmt("kept-%d", i)
-		alice.Emit("sendMessage", text(id, "conv-kept", "before the restart"))
-		if per := alice.Wait("message:persisted", 15*time.Second, byID(id)); per.Field("seq") != testenv.Fmt("%d", i) {
-			t.Fatalf("%s persisted as %s", id, per.Data)
-		}
-	}
+	persistSeqs(t, alice, "conv-kept", "kept", 3)
 	alice.Close()
 	stop(s1)
 
@@ -305,11 +286,34 @@ func TestEmbeddedDefaultKeepsSeqsAcrossARestart(t *testing.T) {
 	if !strings.Contains(second.String(), `"messages_read":3,"counters_raised":1`) {
 		t.Errorf("the restore did not read the 3 stored messages and raise one counter:\n%.3000s", second.String())
 	}
-	for _, tc := range []struct{ conv, id, seq string }{{"conv-kept", "kept-4", "4"}, {"conv-quiet", "quiet-1", "1"}} {
-		c := join(t, s2, "acme", "alice", tc.conv)
-		c.Emit("sendMessage", text(tc.id, tc.conv, "after the restart"))
-		if acc := c.Wait("message:accepted", 15*time.Second, byID(tc.id)); acc.Field("seq") != tc.seq {
-			t.Fatalf("%s: accepted %s, want seq %s", tc.conv, acc.Data, tc.seq)
+	acceptedSeqs(t, s2, []nextSeq{{"conv-kept", "kept-4", "4"}, {"conv-quiet", "quiet-1", "1"}})
+}
+
+// persistSeqs sends n messages to conv through c, ids prefix-1 to
+// prefix-n, and waits for each to be persisted with seq 1 to n.
+func persistSeqs(t testing.TB, c *testenv.Client, conv, prefix string, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		id := testenv.Fmt("%s-%d", prefix, i)
+		c.Emit("sendMessage", text(id, conv, "sequenced"))
+		if per := c.Wait("message:persisted", 15*time.Second, byID(id)); per.Field("seq") != testenv.Fmt("%d", i) {
+			t.Fatalf("%s persisted as %s", id, per.Data)
+		}
+	}
+}
+
+// nextSeq is a message and the seq it must be accepted with.
+type nextSeq struct{ conv, id, seq string }
+
+// acceptedSeqs sends each message as alice of acme, joined to its
+// conversation on s, and checks the seq it is accepted with.
+func acceptedSeqs(t testing.TB, s *server.Server, msgs []nextSeq) {
+	t.Helper()
+	for _, m := range msgs {
+		c := join(t, s, "acme", "alice", m.conv)
+		c.Emit("sendMessage", text(m.id, m.conv, "after"))
+		if acc := c.Wait("message:accepted", 15*time.Second, byID(m.id)); acc.Field("seq") != m.seq {
+			t.Fatalf("%s: accepted %s, want seq %s", m.conv, acc.Data, m.seq)
 		}
 		c.Close()
 	}
