@@ -122,8 +122,8 @@ return 1
 // The scan's highest seqs are staged in Redis (one hash field per
 // conversation) and set once it is over, so no counter is ever below its
 // conversation's stored seqs. A message still in Kafka when Redis lost its
-// data is not in MongoDB, so its seq is not covered; no more than with the
-// per-room look.
+// data counts only once stored: the node's scan waits for the persister
+// first (WaitPersisted).
 func (s *Sequencer) Restore(ctx context.Context, scan SeqScan) (RestoreStats, error) {
 	var st RestoreStats
 	complete, err := s.rdb.Exists(ctx, SeqCompleteKey).Result()

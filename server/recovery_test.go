@@ -318,3 +318,51 @@ func acceptedSeqs(t testing.TB, s *server.Server, msgs []nextSeq) {
 		c.Close()
 	}
 }
+
+// TestSeqRestoreWaitsForWhatKafkaStillHolds: messages accepted (in Kafka)
+// but not yet stored when Redis lost its data are counted by the restore:
+// it waits for the persister to store them before it reads the stored
+// seqs, so the room goes on after them instead of giving their seqs again.
+func TestSeqRestoreWaitsForWhatKafkaStillHolds(t *testing.T) {
+	env := testenv.Start(t)
+	s1 := node(t, env, map[string]string{"PERSISTER_ENABLED": "false"})
+	conversation(t, s1, "acme", "conv-tail", "alice", "bob")
+	alice := join(t, s1, "acme", "alice", "conv-tail")
+	for i := 1; i <= 3; i++ {
+		id := testenv.Fmt("tail-%d", i)
+		alice.Emit("sendMessage", text(id, "conv-tail", "accepted, not yet stored"))
+		if acc := alice.Wait("message:accepted", 15*time.Second, byID(id)); acc.Field("seq") != testenv.Fmt("%d", i) {
+			t.Fatalf("%s accepted as %s", id, acc.Data)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s1.Close(ctx, 1001)
+	rdb := redisOf(t, env)
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := node(t, env, map[string]string{"ROOM_SEQ_RESTORE": "true"})
+	for deadline := time.Now().Add(20 * time.Second); rdb.Exists(ctx, persistence.SeqCompleteKey).Val() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new node did not mark the seq counters complete")
+		}
+	}
+	if v, err := rdb.Get(ctx, persistence.SeqKey("acme", "conv-tail")).Int64(); err != nil || v != 3 {
+		t.Fatalf("conv-tail counter after the restore: %d, %v; want 3", v, err)
+	}
+	acceptedSeqs(t, s2, []nextSeq{{"conv-tail", "tail-4", "4"}})
+}
+
+// redisOf is a client of env's Redis, closed at the end of the test.
+func redisOf(t testing.TB, env *testenv.Env) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}

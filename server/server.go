@@ -178,6 +178,26 @@ func (s *Server) sequencer() *persistence.Sequencer {
 	return persistence.NewSequencer(s.rdb, s.cfg.Persistence.StatusTTL, s.cfg.Rooms.RecentBufferLen, s.cfg.Rooms.StateTTL)
 }
 
+// restoreWaitsForPersister bounds how long a seq restore waits for the
+// persister to store what Kafka holds before it reads the stored seqs.
+const restoreWaitsForPersister = 30 * time.Second
+
+// storedSeqs is the seq restore's scan: the stored messages, once the
+// persister has stored those published before the restore began; if it
+// has not within restoreWaitsForPersister (it is down), the restore goes
+// on without them, as a room's own look at MongoDB would.
+func (s *Server) storedSeqs(convs *persistence.Conversations) persistence.SeqScan {
+	return func(ctx context.Context, yield func(tenant, conv string, seq int64) error) error {
+		wctx, cancel := context.WithTimeout(ctx, restoreWaitsForPersister)
+		err := persistence.WaitPersisted(wctx, s.kafkaConfig(), s.cfg.Kafka.PersisterGroup, s.cfg.Kafka.MessageTopic)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			s.logger.Warn("restoring seq counters without the messages Kafka still holds", "err", err)
+		}
+		return convs.StoredSeqs(ctx, yield)
+	}
+}
+
 func (s *Server) kafkaConfig() persistence.KafkaConfig {
 	return persistence.KafkaConfig{Brokers: s.cfg.Kafka.Brokers, ClientID: "caasd-" + s.cfg.NodeID, Partitions: s.cfg.Kafka.Partitions}
 }
@@ -243,7 +263,7 @@ func (s *Server) startEngine(bg context.Context) error {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); assigner.Run(bg) }()
 	if s.cfg.Rooms.SeqRestore {
-		restorer := persistence.NewSeqRestorer(seq, convs.StoredSeqs, s.cfg.Rooms.SeqCheckInterval, s.logger.With("component", "seq"))
+		restorer := persistence.NewSeqRestorer(seq, s.storedSeqs(convs), s.cfg.Rooms.SeqCheckInterval, s.logger.With("component", "seq"))
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); restorer.Run(bg) }()
 	}
