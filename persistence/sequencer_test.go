@@ -180,11 +180,11 @@ func TestRecentListTTLIsSetAtCreationAndOnRefresh(t *testing.T) {
 // embeddedRedisClient is a client of caasd's embedded default Redis.
 func embeddedRedisClient(t testing.TB) *redis.Client {
 	t.Helper()
-	r, err := embedded.StartRedis()
+	r, err := embedded.StartRedis("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.Close)
+	t.Cleanup(func() { _ = r.Close() })
 	return clientOf(t, r.URL())
 }
 

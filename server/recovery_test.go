@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -239,54 +241,86 @@ func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 }
 
 // TestEmbeddedDefaultKeepsSeqsAcrossARestart: caasd on its embedded
-// default (every service in-process, Redis in memory only) restarted on
-// its data directory restores the rooms' seq counters from the stored
-// messages in one pass: a room goes on after its stored seq, and a
-// conversation without messages starts at 1.
+// default (every service in-process) restarted on its data directory goes
+// on after its stored seqs, and a conversation without messages starts at
+// 1. After a graceful stop the embedded Redis comes back as it was saved
+// (no restore runs, and a resend of a stored message is answered from its
+// kept status); after a crash (no save) the counters are restored from
+// the stored messages in one pass.
 func TestEmbeddedDefaultKeepsSeqsAcrossARestart(t *testing.T) {
-	dir := testenv.TempDir(t)
-	start := func(logs *testenv.SyncBuffer) *server.Server {
-		t.Helper()
-		cfg, err := config.FromEnv(func(k string) string {
-			return map[string]string{"HTTP_ADDR": "127.0.0.1:0", "JWT_SECRET": testenv.JWTSecret, "DATA_DIR": dir, "KAFKA_PARTITIONS": "2"}[k]
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		s, err := server.Start(ctx, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-		if err != nil {
-			t.Fatalf("start caasd: %v", err)
-		}
-		return s
-	}
-	stop := func(s *server.Server) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		s.Close(ctx, transport.CloseGoingAway)
-	}
-	var first testenv.SyncBuffer
-	s1 := start(&first)
-	conversation(t, s1, "acme", "conv-kept", "alice", "bob")
-	conversation(t, s1, "acme", "conv-quiet", "alice", "bob")
-	alice := join(t, s1, "acme", "alice", "conv-kept")
-	persistSeqs(t, alice, "conv-kept", "kept", 3)
-	alice.Close()
-	stop(s1)
+	for _, tc := range []struct {
+		name    string
+		crashed bool
+	}{{"graceful", false}, {"after a crash", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := testenv.TempDir(t)
+			var first testenv.SyncBuffer
+			s1 := embeddedNode(t, dir, &first)
+			conversation(t, s1, "acme", "conv-kept", "alice", "bob")
+			conversation(t, s1, "acme", "conv-quiet", "alice", "bob")
+			alice := join(t, s1, "acme", "alice", "conv-kept")
+			persistSeqs(t, alice, "conv-kept", "kept", 3)
+			alice.Close()
+			stopNode(s1)
+			saved := filepath.Join(dir, "redis", "dump.jsonl")
+			if _, err := os.Stat(saved); err != nil {
+				t.Fatalf("the embedded Redis was not saved at the stop: %v", err)
+			}
+			if tc.crashed {
+				if err := os.Remove(saved); err != nil { // as if the process had been killed
+					t.Fatal(err)
+				}
+			}
 
-	var second testenv.SyncBuffer
-	s2 := start(&second)
-	defer stop(s2)
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(second.String(), `"msg":"seq counters complete"`); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no restore after the restart:\n%.3000s", second.String())
-		}
+			var second testenv.SyncBuffer
+			s2 := embeddedNode(t, dir, &second)
+			defer stopNode(s2)
+			restored := `"msg":"seq counters complete","component":"seq","messages_read":3,"counters_raised":1`
+			if tc.crashed {
+				for deadline := time.Now().Add(10 * time.Second); !strings.Contains(second.String(), restored); time.Sleep(20 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("no restore of the 3 stored messages after the restart:\n%.3000s", second.String())
+					}
+				}
+			} else {
+				c := join(t, s2, "acme", "alice", "conv-kept")
+				c.Emit("sendMessage", text("kept-3", "conv-kept", "sent again"))
+				if per := c.Wait("message:persisted", 15*time.Second, byID("kept-3")); per.Field("seq") != "3" {
+					t.Fatalf("the resend of kept-3 was answered %s, want its seq 3", per.Data)
+				}
+				c.Close()
+				if strings.Contains(second.String(), "seq counters complete") {
+					t.Errorf("a restore ran though the embedded Redis came back:\n%.3000s", second.String())
+				}
+			}
+			acceptedSeqs(t, s2, []nextSeq{{"conv-kept", "kept-4", "4"}, {"conv-quiet", "quiet-1", "1"}})
+		})
 	}
-	if !strings.Contains(second.String(), `"messages_read":3,"counters_raised":1`) {
-		t.Errorf("the restore did not read the 3 stored messages and raise one counter:\n%.3000s", second.String())
+}
+
+// embeddedNode starts caasd on its embedded default in dir, logging to logs.
+func embeddedNode(t testing.TB, dir string, logs *testenv.SyncBuffer) *server.Server {
+	t.Helper()
+	cfg, err := config.FromEnv(func(k string) string {
+		return map[string]string{"HTTP_ADDR": "127.0.0.1:0", "JWT_SECRET": testenv.JWTSecret, "DATA_DIR": dir, "KAFKA_PARTITIONS": "2"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	acceptedSeqs(t, s2, []nextSeq{{"conv-kept", "kept-4", "4"}, {"conv-quiet", "quiet-1", "1"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := server.Start(ctx, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err != nil {
+		t.Fatalf("start caasd: %v", err)
+	}
+	return s
+}
+
+// stopNode drains s.
+func stopNode(s *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s.Close(ctx, transport.CloseGoingAway)
 }
 
 // persistSeqs sends n messages to conv through c, ids prefix-1 to

@@ -129,12 +129,12 @@ func (s *Server) startEmbedded() error {
 		s.logger.Info("embedded kafka broker (kfake)", "addrs", s.cfg.Kafka.Brokers, "data", filepath.Join(s.cfg.DataDir, "kafka"))
 	}
 	if r {
-		s.redis, err = embedded.StartRedis()
+		s.redis, err = embedded.StartRedis(filepath.Join(s.cfg.DataDir, "redis"))
 		if err != nil {
 			return err
 		}
 		s.cfg.Redis.URL = s.redis.URL()
-		s.logger.Info("embedded redis (miniredis, in memory)", "url", s.cfg.Redis.URL)
+		s.logger.Info("embedded redis (miniredis, in memory, saved at shutdown)", "url", s.cfg.Redis.URL, "data", filepath.Join(s.cfg.DataDir, "redis"))
 	}
 	if m {
 		dir := filepath.Join(s.cfg.DataDir, "mongo")
@@ -381,7 +381,9 @@ func (s *Server) shutdownServices() {
 		s.mongo.Close()
 	}
 	if s.redis != nil {
-		s.redis.Close()
+		if err := s.redis.Close(); err != nil {
+			s.logger.Warn("embedded redis not saved; the next start rebuilds what it needs", "err", err)
+		}
 	}
 	if s.kafka != nil {
 		s.kafka.Close()

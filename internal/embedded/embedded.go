@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
-	"github.com/alicebob/miniredis/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -61,74 +60,6 @@ func (k *Kafka) Addrs() []string { return k.Cluster.ListenAddrs() }
 
 // Close stops the broker.
 func (k *Kafka) Close() { k.Cluster.Close() }
-
-// Redis is an in-process Redis server.
-type Redis struct {
-	m         *miniredis.Miniredis
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-}
-
-// expireEvery is how often the embedded Redis's TTLs are run down.
-// miniredis counts a TTL down only when told to (FastForward), so without
-// this no key would ever expire: a status key per message would stay for
-// good, and a cached conversation never be read again. A run takes off
-// every TTL the time since the last run, so a key set just before it
-// loses up to this much too early: it must stay well below the shortest
-// TTL that matters, a room lease's 4 s renewed every second. A run looks
-// at every key, sorted, under miniredis's lock, which holds every command
-// meanwhile: 100–190 ms at 100,000 keys (a status key per message of the
-// last MESSAGE_STATUS_TTL_S), so many keys cost the embedded default that
-// much every period.
-const expireEvery = 2 * time.Second
-
-// StartRedis starts miniredis on a loopback port, with its TTLs running
-// down with the wall clock.
-func StartRedis() (*Redis, error) {
-	return startRedis(expireEvery)
-}
-
-func startRedis(every time.Duration) (*Redis, error) {
-	m := miniredis.NewMiniRedis()
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("start embedded redis: %w", err)
-	}
-	r := &Redis{m: m, stop: make(chan struct{}), done: make(chan struct{})}
-	go r.expire(every)
-	return r, nil
-}
-
-// expire runs the TTLs down by the time gone since the last run.
-func (r *Redis) expire(every time.Duration) {
-	defer close(r.done)
-	wait := time.NewTimer(every)
-	defer wait.Stop()
-	last := time.Now()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-wait.C:
-		}
-		now := time.Now()
-		r.m.FastForward(now.Sub(last))
-		last = now
-		wait.Reset(every)
-	}
-}
-
-// URL returns the redis:// URL of the server.
-func (r *Redis) URL() string { return "redis://" + r.m.Addr() }
-
-// Close stops the server.
-func (r *Redis) Close() {
-	r.closeOnce.Do(func() {
-		close(r.stop)
-		<-r.done
-		r.m.Close()
-	})
-}
 
 // Mongo is an in-process MongoDB-wire server (FerretDB on SQLite).
 type Mongo struct {
