@@ -218,25 +218,7 @@ func TestSeqContinuesAfterRedisLosesItsData(t *testing.T) {
 	defer cancel()
 	s1.Close(ctx, 1001)
 
-	opts, err := redis.ParseURL(env.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	if err := rdb.FlushAll(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-
-	s2 := node(t, env, map[string]string{"ROOM_SEQ_RESTORE": "true"})
-	for deadline := time.Now().Add(10 * time.Second); rdb.Exists(ctx, persistence.SeqCompleteKey).Val() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the new node did not mark the seq counters complete")
-		}
-	}
-	if v, err := rdb.Get(ctx, persistence.SeqKey("acme", "conv-lost")).Int64(); err != nil || v != 3 {
-		t.Fatalf("conv-lost counter after the restore: %d, %v; want 3", v, err)
-	}
+	s2 := restoredNode(t, env, "acme", "conv-lost", 3)
 	acceptedSeqs(t, s2, []nextSeq{{"conv-lost", "lost-4", "4"}, {"conv-fresh", "fresh-1", "1"}})
 }
 
@@ -372,31 +354,35 @@ func TestSeqRestoreWaitsForWhatKafkaStillHolds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s1.Close(ctx, 1001)
-	rdb := redisOf(t, env)
-	if err := rdb.FlushAll(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-
-	s2 := node(t, env, map[string]string{"ROOM_SEQ_RESTORE": "true"})
-	for deadline := time.Now().Add(20 * time.Second); rdb.Exists(ctx, persistence.SeqCompleteKey).Val() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the new node did not mark the seq counters complete")
-		}
-	}
-	if v, err := rdb.Get(ctx, persistence.SeqKey("acme", "conv-tail")).Int64(); err != nil || v != 3 {
-		t.Fatalf("conv-tail counter after the restore: %d, %v; want 3", v, err)
-	}
+	s2 := restoredNode(t, env, "acme", "conv-tail", 3)
 	acceptedSeqs(t, s2, []nextSeq{{"conv-tail", "tail-4", "4"}})
 }
 
-// redisOf is a client of env's Redis, closed at the end of the test.
-func redisOf(t testing.TB, env *testenv.Env) *redis.Client {
+// restoredNode empties env's Redis, as a Redis that lost its data, starts
+// a node with ROOM_SEQ_RESTORE on it, waits for the node to mark the seq
+// counters complete, and checks that it restored conv's counter to want.
+func restoredNode(t testing.TB, env *testenv.Env, tenant, conv string, want int64) *server.Server {
 	t.Helper()
 	opts, err := redis.ParseURL(env.RedisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := node(t, env, map[string]string{"ROOM_SEQ_RESTORE": "true"})
+	for rdb.Exists(ctx, persistence.SeqCompleteKey).Val() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the new node did not mark the seq counters complete")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v, err := rdb.Get(ctx, persistence.SeqKey(tenant, conv)).Int64(); err != nil || v != want {
+		t.Fatalf("%s counter after the restore: %d, %v; want %d", conv, v, err, want)
+	}
+	return s
 }
