@@ -36,17 +36,10 @@ case "$SCENARIO" in idle|fanout|rooms|persist|all) ;; *)
 	echo "usage: $0 [idle|fanout|rooms|persist|all]" >&2; exit 2 ;;
 esac
 
-log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 CAASD_PID= SERVICES_PID= MONGO_PID= REDIS_PID=
-# stop PID: TERM, up to 20 s, then KILL.
-stop() {
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
 stop_stack() {
 	stop "$CAASD_PID"; CAASD_PID=
 	stop "$SERVICES_PID"; SERVICES_PID=
@@ -60,15 +53,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# wait_port PORT SECONDS
-wait_port() {
-	for _ in $(seq $(($2 * 5))); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.2
-	done
-	return 1
-}
 
 CAASD_REV=${CAASD_REV:-HEAD}
 if [ "$CAASD_REV" = worktree ]; then
@@ -166,7 +150,7 @@ scenario() {
 	esac
 }
 
-log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "$(machine_line)"
 log "caasd commit $COMMIT, $(date -u)"
 if [ "$SCENARIO" = all ]; then
 	for s in idle fanout rooms persist; do scenario "$s"; done

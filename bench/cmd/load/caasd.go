@@ -17,9 +17,12 @@ import (
 	"github.com/caasd/caasd/internal/auth"
 )
 
-// server is the caasd under test, reached over HTTP for its admin API,
-// metrics and profiles, and over /proc for its memory and CPU.
+// server is the server under test, reached over HTTP for its admin API,
+// metrics and profiles (caasd's; Centrifugo's profiles and metrics), and
+// over /proc for its memory and CPU.
 type server struct {
+	target string
+	proto  protocol
 	base   string // http://host:port
 	pid    int
 	secret string
@@ -28,18 +31,23 @@ type server struct {
 	http   *http.Client
 }
 
-func newServer(addr string, pid int, secret, tenant string) (*server, error) {
+func newServer(target, addr string, pid int, secret, tenant string) (*server, error) {
+	proto, err := newProtocol(target)
+	if err != nil {
+		return nil, err
+	}
 	tok, err := auth.Mint(secret, auth.Principal{UserID: "bench-admin", TenantID: tenant, Roles: []string{auth.RoleAdmin}}, 6*time.Hour)
 	if err != nil {
 		return nil, err
 	}
 	return &server{
-		base: "http://" + addr, pid: pid, secret: secret, tenant: tenant, admin: tok,
+		target: target, proto: proto, base: "http://" + addr, pid: pid, secret: secret, tenant: tenant, admin: tok,
 		http: &http.Client{Timeout: 2 * time.Minute},
 	}, nil
 }
 
-// token mints a user token of the bench tenant.
+// token mints a user token of the bench tenant: an HS256 JWT whose subject
+// is user, which Socket.IO's bench server and Centrifugo check as well.
 func (s *server) token(user string) (string, error) {
 	return auth.Mint(s.secret, auth.Principal{UserID: user, TenantID: s.tenant}, 6*time.Hour)
 }
@@ -83,8 +91,12 @@ type participant struct {
 }
 
 // createConversation creates conversation id with users as members (the
-// first one owner) through the admin API.
+// first one owner) through caasd's admin API. The other targets' rooms
+// need no creating.
 func (s *server) createConversation(ctx context.Context, id string, users []string) error {
+	if s.target != targetCaasd {
+		return nil
+	}
 	ps := make([]participant, len(users))
 	for i, u := range users {
 		ps[i] = participant{UserID: u, Role: "member"}
@@ -105,14 +117,22 @@ func (s *server) rss() int64 {
 	return v
 }
 
-// forceGC makes caasd collect garbage (a heap profile with gc=1) and, when
-// dir is set, keeps that profile as dir/name.
+// forceGC makes the server collect garbage (a Go heap profile with gc=1;
+// for Socket.IO, bench/socketio/server.js's /gc) and, when dir is set,
+// keeps the profile as dir/name.
 func (s *server) forceGC(ctx context.Context, dir, name string) error {
+	if s.target == targetSocketIO {
+		return s.do(ctx, http.MethodGet, "/gc", nil, nil)
+	}
 	return s.profile(ctx, "/debug/pprof/heap?gc=1", dir, name)
 }
 
 // profile fetches a pprof endpoint into dir/name (discarded if dir is "").
+// Node's Socket.IO server has none.
 func (s *server) profile(ctx context.Context, path, dir, name string) error {
+	if s.target == targetSocketIO {
+		return nil
+	}
 	if dir == "" {
 		return s.do(ctx, http.MethodGet, path, nil, nil)
 	}
@@ -128,7 +148,7 @@ func (s *server) profile(ctx context.Context, path, dir, name string) error {
 // returned channel closes when it is done. Without dir it does nothing.
 func (s *server) cpuProfile(ctx context.Context, d time.Duration, dir, name string) <-chan struct{} {
 	done := make(chan struct{})
-	if dir == "" || d < time.Second {
+	if dir == "" || d < time.Second || s.target == targetSocketIO {
 		close(done)
 		return done
 	}
@@ -146,6 +166,9 @@ func (s *server) cpuProfile(ctx context.Context, d time.Duration, dir, name stri
 func (s *server) metrics(ctx context.Context, names ...string) map[string]float64 {
 	var b bytes.Buffer
 	out := map[string]float64{}
+	if s.target == targetSocketIO {
+		return out
+	}
 	if err := s.do(ctx, http.MethodGet, "/metrics", nil, &b); err != nil {
 		return out
 	}

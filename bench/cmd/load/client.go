@@ -12,11 +12,12 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// dialer opens benchmark connections to caasd's /ws, spreading them over
-// several loopback source addresses so that ephemeral ports do not run out.
+// dialer opens benchmark connections to the server under test, spreading
+// them over several loopback source addresses so that ephemeral ports do
+// not run out.
 type dialer struct {
 	srv     *server
-	wsURL   string // ws://host:port/ws
+	addr    string // host:port
 	srcs    []net.IP
 	next    atomic.Uint64
 	readBuf int
@@ -24,7 +25,7 @@ type dialer struct {
 }
 
 func newDialer(srv *server, addr string, nsrc, readBuf int, rec *recorder) *dialer {
-	d := &dialer{srv: srv, wsURL: "ws://" + addr + "/ws", readBuf: readBuf, rec: rec}
+	d := &dialer{srv: srv, addr: addr, readBuf: readBuf, rec: rec}
 	for i := range max(nsrc, 1) {
 		d.srcs = append(d.srcs, net.IPv4(127, 0, 0, byte(2+i)))
 	}
@@ -34,11 +35,14 @@ func newDialer(srv *server, addr string, nsrc, readBuf int, rec *recorder) *dial
 // conn is one benchmark client: one user on one WebSocket.
 type conn struct {
 	ws     *gws.Conn
+	proto  protocol
 	user   string
+	token  string
 	room   string // the room joined last
 	rec    *recorder
 	joined chan error
 	buf    []byte // sendMessage encoding, used by one sender at a time
+	cmdID  uint32 // the last command id (Centrifugo), as buf
 }
 
 // dial connects user with or without batch=1.
@@ -47,12 +51,9 @@ func (d *dialer) dial(user string, batch bool) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	url := d.wsURL + "?token=" + tok
-	if batch {
-		url += "&batch=1"
-	}
+	url := d.srv.proto.url(d.addr, tok, batch)
 	src := d.srcs[d.next.Add(1)%uint64(len(d.srcs))]
-	c := &conn{user: user, rec: d.rec, joined: make(chan error, 1)}
+	c := &conn{proto: d.srv.proto, user: user, token: tok, rec: d.rec, joined: make(chan error, 1)}
 	ws, _, err := gws.NewClient(&events{c: c}, &gws.ClientOption{
 		Addr:               url,
 		ReadBufferSize:     d.readBuf,
@@ -70,48 +71,27 @@ func (d *dialer) dial(user string, batch bool) (*conn, error) {
 	return c, nil
 }
 
-// join sends joinRoom and waits for room:joined.
+// join joins room conv and waits for the server's answer.
 func (c *conn) join(ctx context.Context, conv string, timeout time.Duration) error {
-	msg := `{"event":"joinRoom","data":{"conversation_id":"` + conv + `"}}`
-	if err := c.ws.WriteString(msg); err != nil {
-		return fmt.Errorf("joinRoom: %w", err)
+	err := c.proto.join(ctx, c, conv, timeout)
+	if err == nil {
+		c.room = conv
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case err := <-c.joined:
-		if err == nil {
-			c.room = conv
-		}
-		return err
-	case <-t.C:
-		return fmt.Errorf("joinRoom %s: no answer within %s", conv, timeout)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return err
 }
 
-// send sends one sendMessage whose id and text carry step and the send
+// send sends one chat message whose id and text carry step and the send
 // time: "ld|<step>|<unix nanos>|<tag>".
 func (c *conn) send(conv string, step int, tag string) error {
-	now := time.Now().UnixNano()
-	b := c.buf[:0]
-	b = append(b, `{"event":"sendMessage","data":{"message_id":"`...)
-	mark := len(b)
-	b = append(b, "ld|"...)
+	var id [64]byte
+	b := append(id[:0], "ld|"...)
 	b = strconv.AppendInt(b, int64(step), 10)
 	b = append(b, '|')
-	b = strconv.AppendInt(b, now, 10)
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
 	b = append(b, '|')
 	b = append(b, tag...)
-	id := b[mark:]
-	b = append(b, `","conversation_id":"`...)
-	b = append(b, conv...)
-	b = append(b, `","content":{"type":"text","text":"`...)
-	b = append(b, id...)
-	b = append(b, `"}}}`...)
-	c.buf = b
-	return c.ws.WriteMessage(gws.OpcodeText, b)
+	c.buf = c.proto.appendSend(c, c.buf[:0], conv, b)
+	return c.ws.WriteMessage(gws.OpcodeText, c.buf)
 }
 
 // close closes the socket with 1000.
@@ -147,7 +127,7 @@ func (e *events) OnMessage(ws *gws.Conn, m *gws.Message) {
 	if ac, ok := ws.NetConn().(*arrivalConn); ok {
 		arrived = ac.arrival(read)
 	}
-	e.c.rec.frame(e.c, m.Bytes(), arrived, read)
+	e.c.proto.frame(e.c.rec, e.c, m.Bytes(), arrived, read)
 }
 
 // setup is the outcome of opening a set of connections.

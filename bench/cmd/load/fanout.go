@@ -15,10 +15,10 @@ type fanoutStep struct {
 	// PublishMs is caasd's mean Kafka publish latency (its metric
 	// socket_messages_publish_latency_seconds) over the step.
 	PublishMs float64 `json:"kafka_publish_mean_ms"`
-	CaasdCPU  float64 `json:"caasd_cpu_pct"`
+	ServerCPU float64 `json:"server_cpu_pct"`
 	servicesCPU
 	LoadCPU     float64 `json:"load_tool_cpu_pct"`
-	RSSKiB      int64   `json:"caasd_rss_kib"`
+	RSSKiB      int64   `json:"server_rss_kib"`
 	Disconnects int64   `json:"disconnects"`
 	Sustained   bool    `json:"sustained"`
 }
@@ -153,7 +153,7 @@ func (b *bench) fanoutStep(ctx context.Context, rec *recorder, sender *conn, con
 	out.Sent, out.SendErrors = sent, failed
 	out.count(st, expected, start)
 	out.PublishMs, _ = b.srv.meanMsSince(ctx, metricPublish, pub)
-	out.CaasdCPU, out.servicesCPU, out.LoadCPU = cpu.pct(), svc.read(), self.pct()
+	out.ServerCPU, out.servicesCPU, out.LoadCPU = cpu.pct(), svc.read(), self.pct()
 	out.RSSKiB = b.srv.rss()
 	out.Disconnects = rec.closes.Load() - closes
 	out.Sustained = out.Lost == 0 && out.Disconnects == 0 && failed == 0 &&

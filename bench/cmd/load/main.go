@@ -1,5 +1,7 @@
 // Command load drives a running caasd through its native WebSocket
-// protocol over loopback and prints one JSON object per scenario on stdout:
+// protocol over loopback and prints one JSON object per scenario on stdout
+// (or, with -target, Socket.IO's or Centrifugo's server through theirs, for
+// a side-by-side comparison; bench/compare.sh):
 //
 //	idle     N connections, each authenticated and in a room; caasd's RSS per connection, setup rate and p99
 //	fanout   one sender, one room of 1,000 members, rising rates until one is not sustained
@@ -25,6 +27,7 @@ import (
 
 // config is every knob of the load tool, filled from flags.
 type config struct {
+	target               string
 	addr, secret, tenant string
 	pid, servicesPID     int
 	mongoPID             int
@@ -58,7 +61,8 @@ type config struct {
 func main() {
 	var c config
 	var rates string
-	flag.StringVar(&c.addr, "addr", "127.0.0.1:18080", "caasd's HTTP address (host:port)")
+	flag.StringVar(&c.target, "target", targetCaasd, "server under test: caasd, or socketio (bench/socketio) or centrifugo for a side-by-side run (bench/compare.sh); persist is caasd's alone")
+	flag.StringVar(&c.addr, "addr", "127.0.0.1:18080", "the server's HTTP address (host:port)")
 	flag.IntVar(&c.pid, "pid", 0, "caasd's process id, for its RSS and CPU (required)")
 	flag.IntVar(&c.servicesPID, "services-pid", 0, "process id of the backing services (Kafka), for their CPU (optional)")
 	flag.IntVar(&c.mongoPID, "mongo-pid", 0, "process id of the MongoDB server when it runs apart, counted with -services-pid (optional)")
@@ -147,7 +151,7 @@ type bench struct {
 }
 
 func run(ctx context.Context, c config, fanBatch bool) error {
-	srv, err := newServer(c.addr, c.pid, c.secret, c.tenant)
+	srv, err := newServer(c.target, c.addr, c.pid, c.secret, c.tenant)
 	if err != nil {
 		return err
 	}
@@ -185,6 +189,7 @@ func run(ctx context.Context, c config, fanBatch bool) error {
 
 // header starts every scenario's JSON object.
 type header struct {
+	Target     string `json:"target"`
 	Scenario   string `json:"scenario"`
 	Batch      bool   `json:"batch"`
 	Date       string `json:"date"`
@@ -199,7 +204,7 @@ type header struct {
 
 // begin starts a scenario's header; end completes it.
 func (b *bench) begin(name string, batch bool) (*header, *cpuMeter) {
-	h := &header{Scenario: name, Batch: batch, Date: time.Now().UTC().Format(time.RFC3339), LoadBefore: loadAvg()}
+	h := &header{Target: b.cfg.target, Scenario: name, Batch: batch, Date: time.Now().UTC().Format(time.RFC3339), LoadBefore: loadAvg()}
 	if b.cfg.mongoPID > 0 {
 		if n, err := niceOf(b.cfg.mongoPID); err == nil {
 			h.MongoNice = &n

@@ -26,9 +26,9 @@ type persistPhase struct {
 	BatchMs   float64 `json:"persist_batch_mean_ms"`
 	BatchSize float64 `json:"persist_batch_mean_docs"`
 	Failed    int64   `json:"message_failed"`
-	CaasdCPU  float64 `json:"caasd_cpu_pct"`
+	ServerCPU float64 `json:"server_cpu_pct"`
 	servicesCPU
-	RSSKiB int64 `json:"caasd_rss_kib"`
+	RSSKiB int64 `json:"server_rss_kib"`
 }
 
 // persistResult is the persist scenario's figures.
@@ -49,6 +49,9 @@ type persistResult struct {
 
 func (b *bench) persist(ctx context.Context) (any, error) {
 	c := b.cfg
+	if c.target != targetCaasd {
+		return nil, fmt.Errorf("persist measures caasd's pipeline to its store; -target=%s has none", c.target)
+	}
 	if c.mongoURI == "" {
 		return nil, fmt.Errorf("-mongo-uri is required")
 	}
@@ -117,7 +120,7 @@ func (b *bench) persistPhase(ctx context.Context, rec *recorder, conns []*conn, 
 	waitFor(ctx, max(c.fanDrain, time.Minute), func() bool {
 		return st.persisted.Count()+uint64(rec.failed.Load()-failed) >= uint64(out.Sent)
 	})
-	out.CaasdCPU, out.servicesCPU = cpu.pct(), svc.read()
+	out.ServerCPU, out.servicesCPU = cpu.pct(), svc.read()
 	out.Persisted = st.persisted.Count()
 	if last := st.lastPers.Load(); last > start.UnixNano() {
 		out.PerSecond = round1(float64(out.Persisted) / time.Duration(last-start.UnixNano()).Seconds())

@@ -25,7 +25,7 @@ type roomsResult struct {
 	// while sending: their mean duration and their number.
 	PersistBatchMs float64 `json:"persist_batch_mean_ms"`
 	PersistBatches float64 `json:"persist_batches"`
-	CaasdCPU       float64 `json:"caasd_cpu_pct"`
+	ServerCPU      float64 `json:"server_cpu_pct"`
 	servicesCPU
 	RSSStart int64 `json:"rss_start_kib"`
 	RSSEnd   int64 `json:"rss_end_kib"`
@@ -96,7 +96,7 @@ func (b *bench) rooms(ctx context.Context) (any, error) {
 		}
 		return s.send(s.room, 0, tag+strconv.Itoa(i))
 	})
-	res.CaasdCPU, res.servicesCPU = cpu.pct(), svc.read()
+	res.ServerCPU, res.servicesCPU = cpu.pct(), svc.read()
 	res.PersistedSending = st0.persisted.Count()
 	res.PersistBatchMs, res.PersistBatches = b.srv.meanMsSince(ctx, metricPersist, pers)
 	res.Seconds = round1(time.Since(start).Seconds())
