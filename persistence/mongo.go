@@ -93,7 +93,17 @@ var indexes = []index{
 // collection that does not exist yet has none, and its indexes are not
 // listed: the server answers that with an error (NamespaceNotFound), which
 // FerretDB logs in full, once per collection on a first start.
+//
+// On FerretDB only the unique indexes are kept: its SQLite backend answers
+// every query but an _id equality by reading the whole collection, so an
+// index that enforces nothing is never read, yet each insert pays for it
+// (the two on messages' conversations halve the insert rate). Those an
+// earlier start created there are dropped.
 func (m *Mongo) EnsureIndexes(ctx context.Context) error {
+	ferret, err := m.isFerretDB(ctx)
+	if err != nil {
+		return err
+	}
 	colls, err := m.db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
@@ -110,18 +120,35 @@ func (m *Mongo) EnsureIndexes(ctx context.Context) error {
 			}
 			have[ix.coll] = names
 		}
-		if have[ix.coll][ix.name] {
-			continue
-		}
-		opts := options.Index().SetName(ix.name)
-		if ix.unique {
-			opts.SetUnique(true)
-		}
-		if _, err := m.db.Collection(ix.coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: opts}); err != nil {
-			return fmt.Errorf("create index %s on %s: %w", ix.name, ix.coll, err)
+		wanted, exists := ix.unique || !ferret, have[ix.coll][ix.name]
+		switch {
+		case wanted && !exists:
+			opts := options.Index().SetName(ix.name)
+			if ix.unique {
+				opts.SetUnique(true)
+			}
+			if _, err := m.db.Collection(ix.coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: opts}); err != nil {
+				return fmt.Errorf("create index %s on %s: %w", ix.name, ix.coll, err)
+			}
+		case !wanted && exists:
+			if err := m.db.Collection(ix.coll).Indexes().DropOne(ctx, ix.name); err != nil {
+				return fmt.Errorf("drop index %s on %s: %w", ix.name, ix.coll, err)
+			}
 		}
 	}
 	return nil
+}
+
+// isFerretDB tells FerretDB, which names its version in buildInfo, from
+// MongoDB.
+func (m *Mongo) isFerretDB(ctx context.Context) (bool, error) {
+	var info struct {
+		FerretDB string `bson:"ferretdbVersion"`
+	}
+	if err := m.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("buildInfo: %w", err)
+	}
+	return info.FerretDB != "", nil
 }
 
 func (m *Mongo) indexNames(ctx context.Context, coll string) (map[string]bool, error) {

@@ -40,8 +40,9 @@ type rawResult struct {
 const rawBatch = 500
 
 // rawInsertRate inserts batches of 500 message-shaped documents, unordered,
-// into a scratch collection with the messages collection's indexes for d
-// (at most 2,000 batches), from -raw-writers writers, then drops it.
+// into a scratch collection with the indexes of caasd's messages
+// collection for d (at most 2,000 batches), from -raw-writers writers,
+// then drops it.
 func (b *bench) rawInsertRate(ctx context.Context, d time.Duration) (rawResult, error) {
 	c := b.cfg
 	client, err := mongo.Connect(options.Client().ApplyURI(c.mongoURI).SetServerSelectionTimeout(10 * time.Second))
@@ -51,13 +52,14 @@ func (b *bench) rawInsertRate(ctx context.Context, d time.Duration) (rawResult, 
 	defer func() { _ = client.Disconnect(context.Background()) }()
 	coll := client.Database(c.mongoDB).Collection("bench_raw_" + b.prefix)
 	defer func() { _ = coll.Drop(context.Background()) }()
-	idx := []mongo.IndexModel{
-		{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "message_id", Value: 1}}, Options: options.Index().SetUnique(true)},
-		{Keys: bson.D{{Key: "conversation_id", Value: 1}, {Key: "tenant_id", Value: 1}, {Key: "created_at", Value: -1}}},
-		{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "conversation_id", Value: 1}, {Key: "seq", Value: 1}}},
+	idx, err := messagesIndexes(ctx, client.Database(c.mongoDB).Collection(messagesCollection))
+	if err != nil {
+		return rawResult{}, err
 	}
-	if _, err := coll.Indexes().CreateMany(ctx, idx); err != nil {
-		return rawResult{}, fmt.Errorf("create indexes: %w", err)
+	if len(idx) > 0 {
+		if _, err := coll.Indexes().CreateMany(ctx, idx); err != nil {
+			return rawResult{}, fmt.Errorf("create indexes: %w", err)
+		}
 	}
 	res, err := b.rawInserts(ctx, coll, d, "raw")
 	if err != nil {
@@ -66,6 +68,31 @@ func (b *bench) rawInsertRate(ctx context.Context, d time.Duration) (rawResult, 
 	res.Indexes = len(idx)
 	res.Updates, err = b.rawUpdateRate(ctx, client.Database(c.mongoDB), d/2)
 	return res, err
+}
+
+// messagesIndexes returns the indexes caasd made on its messages
+// collection (but _id's), for the scratch collection to have the same: on
+// FerretDB caasd keeps only the unique one (persistence.EnsureIndexes).
+func messagesIndexes(ctx context.Context, coll *mongo.Collection) ([]mongo.IndexModel, error) {
+	cur, err := coll.Indexes().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list caasd's messages indexes: %w", err)
+	}
+	var specs []struct {
+		Name   string `bson:"name"`
+		Key    bson.D `bson:"key"`
+		Unique bool   `bson:"unique"`
+	}
+	if err := cur.All(ctx, &specs); err != nil {
+		return nil, fmt.Errorf("list caasd's messages indexes: %w", err)
+	}
+	var idx []mongo.IndexModel
+	for _, s := range specs {
+		if s.Name != "_id_" {
+			idx = append(idx, mongo.IndexModel{Keys: s.Key, Options: options.Index().SetName(s.Name).SetUnique(s.Unique)})
+		}
+	}
+	return idx, nil
 }
 
 // rawResultAfter is the store's bulk-insert rate into caasd's messages
