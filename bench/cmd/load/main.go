@@ -51,7 +51,7 @@ type config struct {
 	roomsDur                         time.Duration
 
 	persistConns, persistRoomSize int
-	persistRate                   int
+	persistRate, persistHalfRate  int
 	persistDur                    time.Duration
 	mongoURI, mongoDB             string
 	rawDur                        time.Duration
@@ -97,6 +97,7 @@ func main() {
 	flag.IntVar(&c.persistConns, "persist-conns", 100, "persist: sending connections")
 	flag.IntVar(&c.persistRoomSize, "persist-room-size", 2, "persist: members per room")
 	flag.IntVar(&c.persistRate, "persist-rate", 0, "persist: rate of the capacity phase (0: the measured raw insert rate)")
+	flag.IntVar(&c.persistHalfRate, "persist-half-rate", 0, "persist: rate of the latency phase (0: half the measured raw insert rate); a fixed rate compares stores of different speeds")
 	flag.DurationVar(&c.persistDur, "persist-duration", 20*time.Second, "persist: duration of each phase")
 	flag.StringVar(&c.mongoURI, "mongo-uri", "", "persist: MongoDB URI of caasd's store (MONGO_URI)")
 	flag.StringVar(&c.mongoDB, "mongo-db", "caas", "persist: caasd's database (MONGO_DB)")

@@ -86,7 +86,11 @@ func (b *bench) persist(ctx context.Context) (any, error) {
 		res.Ratio = float64(int(res.Capacity.PerSecond/raw.PerSecond*1000+0.5)) / 1000
 	}
 	sleep(ctx, 3*time.Second)
-	res.Half = b.persistPhase(ctx, rec, conns, 1, max(int(raw.PerSecond/2), 1))
+	half := c.persistHalfRate
+	if half <= 0 {
+		half = int(raw.PerSecond / 2)
+	}
+	res.Half = b.persistPhase(ctx, rec, conns, 1, max(half, 1))
 	if res.RawAfter, err = b.rawInsertRateAfter(ctx, c.rawDur, res.Capacity.Persisted+res.Half.Persisted); err != nil {
 		return nil, err
 	}
