@@ -94,61 +94,88 @@ var indexes = []index{
 // listed: the server answers that with an error (NamespaceNotFound), which
 // FerretDB logs in full, once per collection on a first start.
 //
-// On FerretDB only the unique indexes are kept: its SQLite backend answers
-// every query but an _id equality by reading the whole collection, so an
-// index that enforces nothing is never read, yet each insert pays for it
+// A store that reads no index but _id's (FerretDB v1 on SQLite, whose
+// explain says it pushes no other filter down) gets only the unique
+// indexes: the others are never read there, yet each insert pays for them
 // (the two on messages' conversations halve the insert rate). Those an
-// earlier start created there are dropped.
+// earlier start made there are dropped. MongoDB, and FerretDB on a backend
+// that pushes filters down, get every index.
 func (m *Mongo) EnsureIndexes(ctx context.Context) error {
-	ferret, err := m.isFerretDB(ctx)
-	if err != nil {
-		return err
-	}
 	colls, err := m.db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
 	}
 	have := map[string]map[string]bool{}
-	for _, ix := range indexes {
-		if have[ix.coll] == nil && !slices.Contains(colls, ix.coll) {
-			have[ix.coll] = map[string]bool{}
+	indexesOf := func(coll string) (map[string]bool, error) {
+		if have[coll] == nil && !slices.Contains(colls, coll) {
+			have[coll] = map[string]bool{}
 		}
-		if have[ix.coll] == nil {
-			names, err := m.indexNames(ctx, ix.coll)
+		if have[coll] == nil {
+			n, err := m.indexNames(ctx, coll)
+			if err != nil {
+				return nil, err
+			}
+			have[coll] = n
+		}
+		return have[coll], nil
+	}
+	// The unique indexes first: they make the messages collection, which
+	// the store is asked about before the others.
+	for _, unique := range []bool{true, false} {
+		want := true
+		if !unique {
+			if want, err = m.readsSecondaryIndexes(ctx); err != nil {
+				return err
+			}
+		}
+		for _, ix := range indexes {
+			if ix.unique != unique {
+				continue
+			}
+			names, err := indexesOf(ix.coll)
 			if err != nil {
 				return err
 			}
-			have[ix.coll] = names
-		}
-		wanted, exists := ix.unique || !ferret, have[ix.coll][ix.name]
-		switch {
-		case wanted && !exists:
-			opts := options.Index().SetName(ix.name)
-			if ix.unique {
-				opts.SetUnique(true)
-			}
-			if _, err := m.db.Collection(ix.coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: opts}); err != nil {
-				return fmt.Errorf("create index %s on %s: %w", ix.name, ix.coll, err)
-			}
-		case !wanted && exists:
-			if err := m.db.Collection(ix.coll).Indexes().DropOne(ctx, ix.name); err != nil {
-				return fmt.Errorf("drop index %s on %s: %w", ix.name, ix.coll, err)
+			switch {
+			case want && !names[ix.name]:
+				opts := options.Index().SetName(ix.name)
+				if ix.unique {
+					opts.SetUnique(true)
+				}
+				if _, err := m.db.Collection(ix.coll).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: opts}); err != nil {
+					return fmt.Errorf("create index %s on %s: %w", ix.name, ix.coll, err)
+				}
+				names[ix.name] = true
+			case !want && names[ix.name]:
+				if err := m.db.Collection(ix.coll).Indexes().DropOne(ctx, ix.name); err != nil {
+					return fmt.Errorf("drop index %s on %s: %w", ix.name, ix.coll, err)
+				}
+				delete(names, ix.name)
 			}
 		}
 	}
 	return nil
 }
 
-// isFerretDB tells FerretDB, which names its version in buildInfo, from
-// MongoDB.
-func (m *Mongo) isFerretDB(ctx context.Context) (bool, error) {
-	var info struct {
-		FerretDB string `bson:"ferretdbVersion"`
+// readsSecondaryIndexes tells whether the store can answer a query on
+// other fields than _id from an index. MongoDB can; FerretDB, which names
+// its version in an explain, says whether it pushed the filter down to its
+// backend: FerretDB v1 on SQLite pushes down nothing but an _id equality.
+func (m *Mongo) readsSecondaryIndexes(ctx context.Context) (bool, error) {
+	var plan struct {
+		ServerInfo struct {
+			FerretDB string `bson:"ferretdbVersion"`
+		} `bson:"serverInfo"`
+		FilterPushdown bool `bson:"filterPushdown"`
 	}
-	if err := m.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return false, fmt.Errorf("buildInfo: %w", err)
+	cmd := bson.D{{Key: "explain", Value: bson.D{
+		{Key: "find", Value: CollMessages},
+		{Key: "filter", Value: bson.D{{Key: "tenant_id", Value: ""}, {Key: "conversation_id", Value: ""}}},
+	}}}
+	if err := m.db.RunCommand(ctx, cmd).Decode(&plan); err != nil {
+		return false, fmt.Errorf("explain a query on %s: %w", CollMessages, err)
 	}
-	return info.FerretDB != "", nil
+	return plan.ServerInfo.FerretDB == "" || plan.FilterPushdown, nil
 }
 
 func (m *Mongo) indexNames(ctx context.Context, coll string) (map[string]bool, error) {

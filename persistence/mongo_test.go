@@ -19,9 +19,9 @@ import (
 // are created without one warning in the store's log (it logs every error
 // it answers, such as listing the indexes of a collection that does not
 // exist), and a second run, after a restart of the store on its data,
-// finds them and creates none again. FerretDB reads no index but _id's, so
-// only the unique ones are made there, and a non-unique one an earlier
-// start made is dropped.
+// finds them and creates none again. FerretDB on SQLite reads no index but
+// _id's (its explain pushes no other filter down), so only the unique ones
+// are made there, and a non-unique one an earlier start made is dropped.
 func TestEnsureIndexesOnAFreshStoreAndAgain(t *testing.T) {
 	ctx := context.Background()
 	dir, addr := t.TempDir(), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
