@@ -23,12 +23,15 @@ import (
 type server struct {
 	target string
 	proto  protocol
-	base   string // http://host:port
-	pid    int
-	secret string
-	tenant string
-	admin  string // admin JWT
-	http   *http.Client
+	// goServer: the server is a Go program serving /debug/pprof and
+	// /metrics (caasd, Centrifugo); Node's Socket.IO server is not.
+	goServer bool
+	base     string // http://host:port
+	pid      int
+	secret   string
+	tenant   string
+	admin    string // admin JWT
+	http     *http.Client
 }
 
 func newServer(target, addr string, pid int, secret, tenant string) (*server, error) {
@@ -41,7 +44,7 @@ func newServer(target, addr string, pid int, secret, tenant string) (*server, er
 		return nil, err
 	}
 	return &server{
-		target: target, proto: proto, base: "http://" + addr, pid: pid, secret: secret, tenant: tenant, admin: tok,
+		target: target, proto: proto, goServer: target != targetSocketIO, base: "http://" + addr, pid: pid, secret: secret, tenant: tenant, admin: tok,
 		http: &http.Client{Timeout: 2 * time.Minute},
 	}, nil
 }
@@ -121,7 +124,7 @@ func (s *server) rss() int64 {
 // for Socket.IO, bench/socketio/server.js's /gc) and, when dir is set,
 // keeps the profile as dir/name.
 func (s *server) forceGC(ctx context.Context, dir, name string) error {
-	if s.target == targetSocketIO {
+	if !s.goServer {
 		return s.do(ctx, http.MethodGet, "/gc", nil, nil)
 	}
 	return s.profile(ctx, "/debug/pprof/heap?gc=1", dir, name)
@@ -130,7 +133,7 @@ func (s *server) forceGC(ctx context.Context, dir, name string) error {
 // profile fetches a pprof endpoint into dir/name (discarded if dir is "").
 // Node's Socket.IO server has none.
 func (s *server) profile(ctx context.Context, path, dir, name string) error {
-	if s.target == targetSocketIO {
+	if !s.goServer {
 		return nil
 	}
 	if dir == "" {
@@ -148,7 +151,7 @@ func (s *server) profile(ctx context.Context, path, dir, name string) error {
 // returned channel closes when it is done. Without dir it does nothing.
 func (s *server) cpuProfile(ctx context.Context, d time.Duration, dir, name string) <-chan struct{} {
 	done := make(chan struct{})
-	if dir == "" || d < time.Second || s.target == targetSocketIO {
+	if dir == "" || d < time.Second || !s.goServer {
 		close(done)
 		return done
 	}
@@ -166,7 +169,7 @@ func (s *server) cpuProfile(ctx context.Context, d time.Duration, dir, name stri
 func (s *server) metrics(ctx context.Context, names ...string) map[string]float64 {
 	var b bytes.Buffer
 	out := map[string]float64{}
-	if s.target == targetSocketIO {
+	if !s.goServer {
 		return out
 	}
 	if err := s.do(ctx, http.MethodGet, "/metrics", nil, &b); err != nil {
