@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // PersisterConfig configures the persister.
@@ -215,8 +214,8 @@ func (p *Persister) persistBatch(ctx, stop context.Context, batch []*sarama.Cons
 // aside every prepareChunk documents: encoding a batch of 500 is a burst
 // of 10–20 ms of CPU, and on a node with one core every delivery would
 // wait for it.
-func (p *Persister) prepare(batch []*sarama.ConsumerMessage) ([]any, []PersistenceEvent) {
-	docs := make([]any, 0, len(batch))
+func (p *Persister) prepare(batch []*sarama.ConsumerMessage) ([]bson.Raw, []PersistenceEvent) {
+	docs := make([]bson.Raw, 0, len(batch))
 	events := make([]PersistenceEvent, 0, len(batch))
 	now := time.Now().UTC()
 	for _, m := range batch {
@@ -259,21 +258,17 @@ func (p *Persister) prepare(batch []*sarama.ConsumerMessage) ([]any, []Persisten
 // insert bulk-inserts docs unordered; duplicates count as persisted, other
 // write errors fail their message. Connection errors are retried until
 // stop ends; each attempt runs under ctx.
-func (p *Persister) insert(ctx, stop context.Context, docs []any, events []PersistenceEvent) (dups int, err error) {
+func (p *Persister) insert(ctx, stop context.Context, docs []bson.Raw, events []PersistenceEvent) (dups int, err error) {
 	err = retry(stop, p.logger, "insert messages", func() error {
 		dups = 0
 		attempt, cancel := context.WithTimeout(ctx, insertAttemptTimeout)
 		defer cancel()
-		_, err := p.messages.InsertMany(attempt, docs, options.InsertMany().SetOrdered(false))
-		var bwe mongo.BulkWriteException
-		if err == nil || !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+		failed, err := insertDocs(attempt, p.messages, docs, insertCommandBytes)
+		if err != nil {
 			return err
 		}
-		for _, we := range bwe.WriteErrors {
-			if we.Index < 0 || we.Index >= len(events) {
-				continue
-			}
-			if mongo.IsDuplicateKeyError(we.WriteError) || we.Code == 11000 {
+		for _, we := range failed {
+			if duplicateKey(we.Code) {
 				events[we.Index].Duplicate = true
 				dups++
 				continue
