@@ -142,10 +142,10 @@ scenario() {
 	case "$1" in
 	idle)
 		for n in 10000 19000; do
-			for b in false true; do run_case -scenario=idle -conns="$n" -batch="$b"; done
+			for b in ${BATCHES:-false true}; do run_case -scenario=idle -conns="$n" -batch="$b"; done
 		done ;;
 	fanout) run_case -scenario=fanout ;;
-	rooms) for b in false true; do run_case -scenario=rooms -batch="$b"; done ;;
+	rooms) for b in ${BATCHES:-false true}; do run_case -scenario=rooms -batch="$b"; done ;;
 	persist) run_case -scenario=persist ;;
 	esac
 }
