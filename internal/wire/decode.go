@@ -12,8 +12,8 @@ import (
 // by a scan without reflection.
 func DecodeSendMessage(data []byte, m *SendMessage) error {
 	var v SendMessage
-	ok := scanObject(data, func(key string, val []byte) bool {
-		switch key {
+	ok := scanObject(data, func(key, val []byte) bool {
+		switch string(key) {
 		case "message_id":
 			return setString(&v.MessageID, val)
 		case "conversation_id":
@@ -22,7 +22,7 @@ func DecodeSendMessage(data []byte, m *SendMessage) error {
 			v.Content = append(json.RawMessage(nil), val...)
 			return true
 		}
-		return !foldsTo(key, "message_id", "conversation_id", "content")
+		return !foldsTo(string(key), "message_id", "conversation_id", "content")
 	})
 	if ok {
 		*m = v
@@ -36,15 +36,15 @@ func DecodeSendMessage(data []byte, m *SendMessage) error {
 // copy the caller owns.
 func DecodeInbound(frame []byte, in *Inbound) error {
 	var v Inbound
-	ok := scanObject(frame, func(key string, val []byte) bool {
-		switch key {
+	ok := scanObject(frame, func(key, val []byte) bool {
+		switch string(key) {
 		case "event":
 			return setString(&v.Event, val)
 		case "data":
 			v.Data = append(json.RawMessage(nil), val...)
 			return true
 		}
-		return !foldsTo(key, "event", "data")
+		return !foldsTo(string(key), "event", "data")
 	})
 	if ok {
 		*in = v
@@ -57,58 +57,20 @@ func DecodeInbound(frame []byte, in *Inbound) error {
 // does, reading the usual shape by a scan without reflection.
 func DecodeContent(data []byte, c *Content) error {
 	var v Content
-	ok := scanObject(data, func(key string, val []byte) bool {
-		switch key {
+	ok := scanObject(data, func(key, val []byte) bool {
+		switch string(key) {
 		case "type":
 			return setString(&v.Type, val)
 		case "text":
 			return setString(&v.Text, val)
 		}
-		return !foldsTo(key, "type", "text")
+		return !foldsTo(string(key), "type", "text")
 	})
 	if ok {
 		*c = v
 		return nil
 	}
 	return json.Unmarshal(data, c)
-}
-
-// scanObject calls field for each member of the JSON object data, in order,
-// with its key (only keys without escapes) and its value's bytes. It
-// returns false when data is not valid JSON, not an object, has a key with
-// escapes, or field returns false: the caller then decodes the slow way.
-func scanObject(data []byte, field func(key string, val []byte) bool) bool {
-	if !json.Valid(data) {
-		return false
-	}
-	// data is valid JSON from here on.
-	p := skipSpace(data, 0)
-	if data[p] != '{' {
-		return false
-	}
-	p++
-	for {
-		p = skipSpace(data, p)
-		switch data[p] {
-		case '}':
-			return true
-		case ',':
-			p = skipSpace(data, p+1)
-		}
-		end := skipValue(data, p)
-		raw := data[p+1 : end-1]
-		if strings.IndexByte(string(raw), '\\') >= 0 {
-			return false
-		}
-		key := string(raw)
-		p = skipSpace(data, end)
-		p = skipSpace(data, p+1) // ':'
-		end = skipValue(data, p)
-		if !field(key, data[p:end]) {
-			return false
-		}
-		p = end
-	}
 }
 
 // setString stores a JSON string without escapes in valid UTF-8 into s;
@@ -138,55 +100,4 @@ func foldsTo(key string, names ...string) bool {
 		}
 	}
 	return false
-}
-
-func skipSpace(data []byte, p int) int {
-	for p < len(data) {
-		switch data[p] {
-		case ' ', '\t', '\n', '\r':
-			p++
-		default:
-			return p
-		}
-	}
-	return p
-}
-
-// skipValue returns the end of the valid JSON value that starts at p.
-func skipValue(data []byte, p int) int {
-	switch data[p] {
-	case '"':
-		for q := p + 1; ; q++ {
-			switch data[q] {
-			case '\\':
-				q++
-			case '"':
-				return q + 1
-			}
-		}
-	case '{', '[':
-		depth := 0
-		for q := p; ; q++ {
-			switch data[q] {
-			case '"':
-				q = skipValue(data, q) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return q + 1
-				}
-			}
-		}
-	default: // number, true, false, null
-		q := p
-		for q < len(data) {
-			switch data[q] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return q
-			}
-			q++
-		}
-		return q
-	}
 }
