@@ -12,11 +12,20 @@ import (
 	"github.com/caasd/caasd/transport"
 )
 
-// recentMsg is one released message in the room's recent buffer: the frame
-// members got, shared, so catching up costs no new encoding.
+// recentMsg is one released message in the room's recent buffer: the
+// native encoding of the frame members got, shared, so catching up costs
+// no new encoding. The frame itself is not kept: its encoding alone is one
+// object without pointers, about 350 bytes for a short message, where the
+// frame adds 112 bytes and pointers for the collector to follow, and a
+// full buffer holds RecentBufferLen messages in every active room.
 type recentMsg struct {
-	seq   int64
-	frame *transport.Frame
+	seq    int64
+	native []byte
+}
+
+// frame makes the message's frame again, sharing its encoding.
+func (m recentMsg) frame() *transport.Frame {
+	return transport.NativeFrame(wire.EvMessageNew, m.native)
 }
 
 // remember appends a released message, keeping at most RecentBufferLen.
@@ -25,7 +34,7 @@ func (r *room) remember(seq int64, f *transport.Frame) {
 		copy(r.recent, r.recent[len(r.recent)-n+1:])
 		r.recent = r.recent[:n-1]
 	}
-	r.recent = append(r.recent, recentMsg{seq: seq, frame: f})
+	r.recent = append(r.recent, recentMsg{seq: seq, native: f.Native()})
 }
 
 // loadRecent fills the buffer from Redis after an activation: what was
@@ -80,7 +89,7 @@ func (r *room) catchUp(t target, since int64) bool {
 	}
 	for _, m := range r.recent {
 		if m.seq > since && m.seq <= r.lastSeq {
-			r.deliver(t, m.frame)
+			r.deliver(t, m.frame())
 		}
 	}
 	return true
@@ -149,7 +158,7 @@ func (r *room) history(ctx actor.Context, m *pb.HistoryRequest) {
 		sel = sel[len(sel)-int(m.Limit):]
 	}
 	for _, x := range sel {
-		reply.Buffered = append(reply.Buffered, x.frame.Data)
+		reply.Buffered = append(reply.Buffered, x.frame().Data)
 		reply.BufferedSeq = append(reply.BufferedSeq, x.seq)
 	}
 	ctx.Respond(reply)
