@@ -28,7 +28,7 @@ func (p *Persister) noteTouches(ctx context.Context, events []PersistenceEvent) 
 	full := len(p.touch) >= maxTouchPending
 	p.touchMu.Unlock()
 	if full {
-		p.flushTouches(ctx)
+		p.flushTouches(ctx, 0)
 	}
 }
 
@@ -43,11 +43,11 @@ func (p *Persister) touchLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			p.flushTouches(final)
+			p.flushTouches(final, 0)
 			cancel()
 			return
 		case <-t.C:
-			busy := p.flushTouches(ctx)
+			busy := p.flushTouches(ctx, touchPace)
 			t.Reset(min(max(touchEvery, touchShare*busy), touchEveryMax))
 		}
 	}
@@ -57,12 +57,11 @@ func (p *Persister) touchLoop(ctx context.Context) {
 // grouped by their newest message's time, which every message of a
 // persisted batch shares, so a round is one updateMany per batch that was
 // the newest of some conversation rather than one update per
-// conversation. Each statement takes a store slot as an insert does, so
-// inserts go on between them: on FerretDB/SQLite beside a saturated load a
-// round for 500 busy rooms held the store's single writer for 10 s, and
-// held in one piece it stopped the inserts for as long. What fails is kept
+// conversation. Each statement has the store to itself (see advance), and
+// after one that held it for d the round rests pace×d, so that inserts go
+// on between statements with most of the store's time. What fails is kept
 // for the next round. It returns how long its writes held the store.
-func (p *Persister) flushTouches(ctx context.Context) (busy time.Duration) {
+func (p *Persister) flushTouches(ctx context.Context, pace int) (busy time.Duration) {
 	p.touchMu.Lock()
 	latest := p.touch
 	p.touch = nil
@@ -71,27 +70,42 @@ func (p *Persister) flushTouches(ctx context.Context) (busy time.Duration) {
 		return 0
 	}
 	groups := touchGroups(latest)
+	var last time.Duration
 	for i, g := range groups {
+		if rest := time.Duration(pace) * last; rest > 0 {
+			select {
+			case <-ctx.Done():
+				p.keepTouches(groups[i:])
+				return busy
+			case <-time.After(rest):
+			}
+		}
 		took, err := p.advance(ctx, g)
-		busy += took
+		busy, last = busy+took, took
 		if err != nil {
 			p.logger.Warn("persister: last_message_at not advanced; retrying", "err", err)
-			p.touchMu.Lock()
-			if p.touch == nil {
-				p.touch = map[string]time.Time{}
-			}
-			for _, g := range groups[i:] {
-				for _, id := range g.ids {
-					if g.at.After(p.touch[id]) {
-						p.touch[id] = g.at
-					}
-				}
-			}
-			p.touchMu.Unlock()
+			p.keepTouches(groups[i:])
 			return busy
 		}
 	}
 	return busy
+}
+
+// keepTouches puts groups back for the next round, unless a newer time
+// for a conversation came in meanwhile.
+func (p *Persister) keepTouches(groups []touchGroup) {
+	p.touchMu.Lock()
+	defer p.touchMu.Unlock()
+	if p.touch == nil {
+		p.touch = map[string]time.Time{}
+	}
+	for _, g := range groups {
+		for _, id := range g.ids {
+			if g.at.After(p.touch[id]) {
+				p.touch[id] = g.at
+			}
+		}
+	}
 }
 
 // touchGroup is the conversations whose newest message has time at.
@@ -100,10 +114,12 @@ type touchGroup struct {
 	ids []string
 }
 
-// maxTouchGroupIDs bounds the ids of one updateMany: its command stays
-// small, and on a slow store one statement holds the store for a bounded
-// time (about 2 s for 100 on FerretDB/SQLite beside a saturated load).
-const maxTouchGroupIDs = 100
+// maxTouchGroupIDs bounds the ids of one updateMany, and so how long one
+// statement holds the store: FerretDB on SQLite writes each document an
+// update changes in a transaction of its own, about 55 ms each beside a
+// full insert load (3 s for 52), where MongoDB takes about as long for
+// the whole statement as for one.
+const maxTouchGroupIDs = 8
 
 // touchGroups groups conversation ids by time, oldest first, at most
 // maxTouchGroupIDs per group.
@@ -130,15 +146,29 @@ func touchGroups(latest map[string]time.Time) []touchGroup {
 	return groups
 }
 
-// advance moves g's conversations forward once a store slot is free, and
-// returns how long the write held the slot.
+// advance moves g's conversations forward once every store slot is its
+// own, and returns how long the write held the store. It takes them all:
+// on a store with one writer (SQLite under FerretDB) a statement beside an
+// insert waits for the insert's lock through SQLite's busy back-off, and
+// the insert for the statement's, so a round of 500 busy conversations
+// beside full insert batches took 40 s and slowed every insert of those
+// 40 s to seconds; alone, each statement holds the store for a few
+// milliseconds, and the inserts go on between statements.
 func (p *Persister) advance(ctx context.Context, g touchGroup) (time.Duration, error) {
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	held := 0
+	defer func() {
+		for range held {
+			<-p.slots
+		}
+	}()
+	for held < cap(p.slots) {
+		select {
+		case p.slots <- struct{}{}:
+			held++
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
-	defer func() { <-p.slots }()
 	start := time.Now()
 	_, err := p.convs.UpdateMany(ctx,
 		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: g.ids}}}},
