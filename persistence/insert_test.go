@@ -19,16 +19,7 @@ import (
 // their command.
 func TestInsertDocsSplitsAndReportsDuplicates(t *testing.T) {
 	ctx := context.Background()
-	store, err := embedded.StartMongo(t.TempDir(), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), embedded.Quiet(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	db, err := ConnectMongo(ctx, store.URI(), "caas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	db := freshStore(t)
 	coll := db.Collection(CollMessages)
 
 	doc := func(i int) bson.Raw {
@@ -91,16 +82,7 @@ func TestInsertDocsSplitsAndReportsDuplicates(t *testing.T) {
 // persister retries the batch instead of failing its messages.
 func TestInsertDocsReturnsTheCommandsError(t *testing.T) {
 	ctx := context.Background()
-	store, err := embedded.StartMongo(t.TempDir(), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), embedded.Quiet(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	db, err := ConnectMongo(ctx, store.URI(), "caas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	db := freshStore(t)
 	doc, err := bson.Marshal(bson.D{{Key: "_id", Value: "t:m"}})
 	if err != nil {
 		t.Fatal(err)
@@ -110,4 +92,20 @@ func TestInsertDocsReturnsTheCommandsError(t *testing.T) {
 		t.Fatalf("insert into an invalid namespace: failed %v, err %v; want an error alone", failed, err)
 	}
 	t.Logf("refused: %v", err)
+}
+
+// freshStore starts an empty FerretDB for t and connects to it.
+func freshStore(t testing.TB) *Mongo {
+	t.Helper()
+	store, err := embedded.StartMongo(t.TempDir(), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), embedded.Quiet(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	db, err := ConnectMongo(context.Background(), store.URI(), "caas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	return db
 }
