@@ -45,10 +45,12 @@ SERVER_PID=
 cleanup() {
 	set +e
 	stop "$SERVER_PID"
+	lo_rps_restore
 	log "work directory: $WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+lo_rps_apply
 
 log "building the load tool into $WORK/bin"
 (cd "$ROOT" && go build -o "$WORK/bin/load" ./bench/cmd/load)

@@ -49,10 +49,12 @@ stop_stack() {
 cleanup() {
 	set +e
 	stop_stack
+	lo_rps_restore
 	log "work directory: $WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+lo_rps_apply
 
 CAASD_REV=${CAASD_REV:-HEAD}
 if [ "$CAASD_REV" = worktree ]; then
