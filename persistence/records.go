@@ -1,7 +1,6 @@
 package persistence
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -38,7 +37,7 @@ type persistenceBatch struct {
 // DecodeMessage parses a chat.messages record value.
 func DecodeMessage(b []byte) (*wire.MessageNew, error) {
 	var m wire.MessageNew
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := wire.DecodeMessageNew(b, &m); err != nil {
 		return nil, fmt.Errorf("decode message record: %w", err)
 	}
 	if m.MessageID == "" || m.TenantID == "" || m.ConversationID == "" || m.Seq <= 0 {

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -71,6 +72,61 @@ func DecodeContent(data []byte, c *Content) error {
 		return nil
 	}
 	return json.Unmarshal(data, c)
+}
+
+// DecodeMessageNew decodes message:new data (a chat.messages record) into
+// m as json.Unmarshal does, reading the shape caasd writes by a scan
+// without reflection; m.Content is a copy the caller owns.
+func DecodeMessageNew(data []byte, m *MessageNew) error {
+	var v MessageNew
+	ok := scanObject(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "message_id":
+			return setString(&v.MessageID, val)
+		case "conversation_id":
+			return setString(&v.ConversationID, val)
+		case "tenant_id":
+			return setString(&v.TenantID, val)
+		case "sender_id":
+			return setString(&v.SenderID, val)
+		case "content":
+			v.Content = append(json.RawMessage(nil), val...)
+			return true
+		case "seq":
+			return setInt64(&v.Seq, val)
+		case "created_at":
+			return setString(&v.CreatedAt, val)
+		}
+		return !foldsTo(string(key), "message_id", "conversation_id", "tenant_id", "sender_id", "content", "seq", "created_at")
+	})
+	if ok {
+		*m = v
+		return nil
+	}
+	return json.Unmarshal(data, m)
+}
+
+// setInt64 stores a JSON integer (digits, an optional minus) that fits an
+// int64 into n; null leaves n as it is, as json.Unmarshal does. Anything
+// else (fractions, exponents, overflow) is for json.Unmarshal to refuse.
+func setInt64(n *int64, val []byte) bool {
+	if string(val) == "null" {
+		return true
+	}
+	if len(val) == 0 || val[0] != '-' && (val[0] < '0' || val[0] > '9') {
+		return false
+	}
+	for _, c := range val[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	v, err := strconv.ParseInt(string(val), 10, 64)
+	if err != nil {
+		return false
+	}
+	*n = v
+	return true
 }
 
 // setString stores a JSON string without escapes in valid UTF-8 into s;

@@ -23,11 +23,13 @@ var decodeSeeds = []string{
 	``,
 	`{"event":"joinRoom","data":{"conversation_id":"c"}}`,
 	`{"EVENT":"a","Data":[1,{"x":"}"}]}`, `{"event":"a\u0062"}`, "{\"event\":\"\x80\"}",
+	`{"message_id":"m","conversation_id":"c","tenant_id":"t","sender_id":"u","content":{"type":"text","text":"hi"},"seq":42,"created_at":"2026-11-28T00:00:00Z"}`,
+	`{"seq":-7}`, `{"seq":1.5}`, `{"seq":1e3}`, `{"seq":9223372036854775808}`, `{"seq":null,"SEQ":3}`, `{"seq":"4"}`, `{"Tenant_ID":"x","seq":-0}`,
 	`{"data":null,"event":"x","event":"y"}`, ` { "event" : "z" , "data" : "s\"}" } `, `{"event":null}`, `{"event":1}`,
 }
 
 // FuzzDecodeSendMessage checks that the scanning decoders (sendMessage,
-// content, the inbound envelope) give what
+// content, message:new, the inbound envelope) give what
 // json.Unmarshal gives, errors included.
 func FuzzDecodeSendMessage(f *testing.F) {
 	for _, s := range decodeSeeds {
@@ -46,6 +48,11 @@ func FuzzDecodeSendMessage(f *testing.F) {
 		gerr, werr = DecodeContent(data, &gc), json.Unmarshal(data, &wc)
 		if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() || werr == nil && gc != wc {
 			t.Fatalf("DecodeContent(%q) = %+v, %v; json.Unmarshal: %+v, %v", data, gc, gerr, wc, werr)
+		}
+		var gm, wm MessageNew
+		gerr, werr = DecodeMessageNew(data, &gm), json.Unmarshal(data, &wm)
+		if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() || werr == nil && !reflect.DeepEqual(gm, wm) {
+			t.Fatalf("DecodeMessageNew(%q) = %+v, %v; json.Unmarshal: %+v, %v", data, gm, gerr, wm, werr)
 		}
 		var gi, wi Inbound
 		gerr, werr = DecodeInbound(data, &gi), json.Unmarshal(data, &wi)
