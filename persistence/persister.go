@@ -172,18 +172,6 @@ func (p *Persister) Run(ctx context.Context) error {
 	return nil
 }
 
-type messageDoc struct {
-	ID             string    `bson:"_id"`
-	MessageID      string    `bson:"message_id"`
-	ConversationID string    `bson:"conversation_id"`
-	TenantID       string    `bson:"tenant_id"`
-	SenderID       string    `bson:"sender_id"`
-	Content        any       `bson:"content"`
-	Seq            int64     `bson:"seq"`
-	CreatedAt      time.Time `bson:"created_at"`
-	PersistedAt    time.Time `bson:"persisted_at"`
-}
-
 // persistBatch writes one batch to MongoDB, retrying while MongoDB is
 // unreachable until stop ends: a batch is never skipped, because Kafka
 // holds the only copy of an accepted message until MongoDB has it. Each
@@ -232,25 +220,17 @@ func (p *Persister) prepare(batch []*sarama.ConsumerMessage) ([]bson.Raw, []Pers
 			p.logger.Error("persister: undecodable record skipped", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
 		}
-		var content any
-		if err := json.Unmarshal(msg.Content, &content); err != nil {
-			content = string(msg.Content)
-		}
 		created, err := time.Parse(TimeFormat, msg.CreatedAt)
 		if err != nil {
 			created = m.Timestamp
 		}
-		doc, err := bson.Marshal(messageDoc{
-			ID: docID(msg.TenantID, msg.MessageID), MessageID: msg.MessageID, ConversationID: msg.ConversationID,
-			TenantID: msg.TenantID, SenderID: msg.SenderID, Content: content, Seq: msg.Seq,
-			CreatedAt: created, PersistedAt: now,
-		})
+		doc, err := messageDocument(msg, created, now)
 		if err != nil {
 			p.metrics.PersistenceError()
 			p.logger.Error("persister: unencodable record skipped", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
 		}
-		docs = append(docs, bson.Raw(doc))
+		docs = append(docs, doc)
 		if len(docs)%prepareChunk == 0 {
 			runtime.Gosched()
 		}
