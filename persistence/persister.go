@@ -246,7 +246,7 @@ func (p *Persister) prepare(batch []*sarama.ConsumerMessage) ([]bson.Raw, []Pers
 // write errors fail their message. Connection errors are retried until
 // stop ends; each attempt runs under ctx.
 func (p *Persister) insert(ctx, stop context.Context, docs []bson.Raw, events []PersistenceEvent) (dups int, err error) {
-	err = retry(stop, p.logger, "insert messages", func() error {
+	err = retry(ctx, stop, p.logger, "insert messages", func() error {
 		dups = 0
 		attempt, cancel := context.WithTimeout(ctx, insertAttemptTimeout)
 		defer cancel()
@@ -296,18 +296,26 @@ func (p *Persister) publish(events []PersistenceEvent) {
 	}
 }
 
-// retry runs fn until it succeeds or ctx ends, backing off up to 2 s.
-func retry(ctx context.Context, logger *slog.Logger, what string, fn func() error) error {
+// retry runs fn until it succeeds, backing off up to 2 s, while stop
+// lasts. fn's attempts run under ctx: once it ends (the node stops), no
+// attempt can succeed, so retry gives up at once and quietly; the
+// records stay in Kafka for the next start.
+func retry(ctx, stop context.Context, logger *slog.Logger, what string, fn func() error) error {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		}
 		if attempt == 1 || attempt%20 == 0 {
 			logger.Warn("persister: retrying", "what", what, "attempt", attempt, "err", err)
 		}
 		select {
+		case <-stop.Done():
+			return fmt.Errorf("%s: %w (last error: %w)", what, stop.Err(), err)
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
 		case <-time.After(backoff):

@@ -28,7 +28,9 @@ func (p *Persister) noteTouches(ctx context.Context, events []PersistenceEvent) 
 	full := len(p.touch) >= maxTouchPending
 	p.touchMu.Unlock()
 	if full {
-		p.flushTouches(ctx, 0)
+		if _, err := p.flushTouches(ctx, 0); err != nil {
+			p.logger.Warn("persister: last_message_at not advanced; kept for the next round", "err", err)
+		}
 	}
 }
 
@@ -43,11 +45,18 @@ func (p *Persister) touchLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			p.flushTouches(final, 0)
+			if _, err := p.flushTouches(final, 0); err != nil {
+				// Each conversation's last_message_at catches up with
+				// its next stored message.
+				p.logger.Warn("persister: last_message_at not advanced before shutdown", "conversations", p.pendingTouches(), "err", err)
+			}
 			cancel()
 			return
 		case <-t.C:
-			busy := p.flushTouches(ctx, touchPace)
+			busy, err := p.flushTouches(ctx, touchPace)
+			if err != nil && ctx.Err() == nil {
+				p.logger.Warn("persister: last_message_at not advanced; kept for the next round", "err", err)
+			}
 			t.Reset(min(max(touchEvery, touchShare*busy), touchEveryMax))
 		}
 	}
@@ -59,15 +68,17 @@ func (p *Persister) touchLoop(ctx context.Context) {
 // the newest of some conversation rather than one update per
 // conversation. Each statement has the store to itself (see advance), and
 // after one that held it for d the round rests pace×d, so that inserts go
-// on between statements with most of the store's time. What fails is kept
-// for the next round. It returns how long its writes held the store.
-func (p *Persister) flushTouches(ctx context.Context, pace int) (busy time.Duration) {
+// on between statements with most of the store's time. What fails or is
+// not reached before ctx ends is kept for the next round, and the
+// statement's error returned. It returns how long its writes held the
+// store.
+func (p *Persister) flushTouches(ctx context.Context, pace int) (busy time.Duration, err error) {
 	p.touchMu.Lock()
 	latest := p.touch
 	p.touch = nil
 	p.touchMu.Unlock()
 	if len(latest) == 0 {
-		return 0
+		return 0, nil
 	}
 	groups := touchGroups(latest)
 	var last time.Duration
@@ -76,19 +87,25 @@ func (p *Persister) flushTouches(ctx context.Context, pace int) (busy time.Durat
 			select {
 			case <-ctx.Done():
 				p.keepTouches(groups[i:])
-				return busy
+				return busy, nil
 			case <-time.After(rest):
 			}
 		}
 		took, err := p.advance(ctx, g)
 		busy, last = busy+took, took
 		if err != nil {
-			p.logger.Warn("persister: last_message_at not advanced; retrying", "err", err)
 			p.keepTouches(groups[i:])
-			return busy
+			return busy, err
 		}
 	}
-	return busy
+	return busy, nil
+}
+
+// pendingTouches is how many conversations await a touch.
+func (p *Persister) pendingTouches() int {
+	p.touchMu.Lock()
+	defer p.touchMu.Unlock()
+	return len(p.touch)
 }
 
 // keepTouches puts groups back for the next round, unless a newer time
