@@ -172,31 +172,25 @@ func (e *encoder) array(dst []byte, key string, depth int) ([]byte, bool) {
 func (e *encoder) str() (string, bool) {
 	start := e.p
 	e.p++
-	plain := true
+	escaped, ascii := false, true
 	for e.p < len(e.data) {
-		c := e.data[e.p]
-		switch {
+		switch c := e.data[e.p]; {
 		case c == '"':
 			e.p++
 			body := e.data[start+1 : e.p-1]
-			if plain {
-				return string(body), true
-			}
-			if utf8.Valid(body) && strings.IndexByte(string(body), '\\') < 0 {
+			if !escaped && (ascii || utf8.Valid(body)) {
 				return string(body), true
 			}
 			var s string
 			err := json.Unmarshal(e.data[start:e.p], &s)
 			return s, err == nil
 		case c == '\\':
-			plain = false
+			escaped = true
 			e.p += 2
 		case c < 0x20:
 			return "", false
-		case c >= utf8.RuneSelf:
-			plain = false
-			e.p++
 		default:
+			ascii = ascii && c < utf8.RuneSelf
 			e.p++
 		}
 	}
