@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -152,6 +153,10 @@ type page struct {
 	Messages []struct {
 		Seq       int64  `json:"seq"`
 		MessageID string `json:"message_id"`
+		Content   struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
 	} `json:"messages"`
 	HasMore bool `json:"has_more"`
 }
@@ -210,6 +215,11 @@ func TestLargeGapPagesHistoryWithoutGapOrDuplicate(t *testing.T) {
 		}
 		for _, m := range p.Messages {
 			fwd = append(fwd, m.Seq)
+			// The first pages come from MongoDB (the recent buffer holds
+			// the last 64): the content reads back as it was sent.
+			if want := "m- " + strings.TrimPrefix(m.MessageID, "m-"); m.Content.Type != "text" || m.Content.Text != want {
+				t.Fatalf("message %s (seq %d) has content %+v, want text %q", m.MessageID, m.Seq, m.Content, want)
+			}
 		}
 		if !p.HasMore {
 			break
