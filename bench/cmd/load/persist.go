@@ -16,6 +16,12 @@ type persistPhase struct {
 	// PerSecond is persisted confirmations over the time from the first send
 	// to the last confirmation: the pipeline's throughput when it is behind.
 	PerSecond float64 `json:"persisted_per_s"`
+	// WhileSending and AfterSending split PerSecond at the last send: the
+	// store's rate while it shares its core with the load, Kafka and
+	// Redis, and while it works off what is left with the core nearly
+	// to itself.
+	WhileSending float64 `json:"persisted_per_s_while_sending"`
+	AfterSending float64 `json:"persisted_per_s_after_sending"`
 	Latency   Latency `json:"persisted_latency"`
 	Delivery  Latency `json:"delivery_latency"`
 	Accepted  Latency `json:"accepted_latency"`
@@ -120,6 +126,7 @@ func (b *bench) persistPhase(ctx context.Context, rec *recorder, conns []*conn, 
 		s := conns[n%len(conns)]
 		return s.send(s.room, i, tag+strconv.Itoa(n))
 	})
+	sendEnd, atSendEnd := time.Now(), st.persisted.Count()
 	<-prof
 	waitFor(ctx, max(c.fanDrain, time.Minute), func() bool {
 		return st.persisted.Count()+uint64(rec.failed.Load()-failed) >= uint64(out.Sent)
@@ -128,6 +135,10 @@ func (b *bench) persistPhase(ctx context.Context, rec *recorder, conns []*conn, 
 	out.Persisted = st.persisted.Count()
 	if last := st.lastPers.Load(); last > start.UnixNano() {
 		out.PerSecond = round1(float64(out.Persisted) / time.Duration(last-start.UnixNano()).Seconds())
+		out.WhileSending = round1(float64(atSendEnd) / sendEnd.Sub(start).Seconds())
+		if after := time.Duration(last - sendEnd.UnixNano()); after > 0 {
+			out.AfterSending = round1(float64(out.Persisted-atSendEnd) / after.Seconds())
+		}
 	}
 	out.Latency = st.persisted.Summary()
 	out.Delivery = st.delivered.Summary()
