@@ -22,9 +22,9 @@ type persistPhase struct {
 	// to itself.
 	WhileSending float64 `json:"persisted_per_s_while_sending"`
 	AfterSending float64 `json:"persisted_per_s_after_sending"`
-	Latency   Latency `json:"persisted_latency"`
-	Delivery  Latency `json:"delivery_latency"`
-	Accepted  Latency `json:"accepted_latency"`
+	Latency      Latency `json:"persisted_latency"`
+	Delivery     Latency `json:"delivery_latency"`
+	Accepted     Latency `json:"accepted_latency"`
 	// PublishMs and BatchMs are caasd's mean Kafka publish latency and mean
 	// persister batch time (MongoDB insert to published events), BatchSize
 	// the mean documents per persister batch.
