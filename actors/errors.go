@@ -13,6 +13,7 @@ import (
 // ErrRoom carries a room's refusal (a wire error) to the admin API.
 type ErrRoom struct{ Wire wire.Error }
 
+// Error gives the refusal's code and message.
 func (e *ErrRoom) Error() string { return e.Wire.Error() }
 
 // WireError returns the refusal's wire error.

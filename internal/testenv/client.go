@@ -231,8 +231,10 @@ func (c *Client) WaitClosed(d time.Duration) (error, bool) {
 	}
 }
 
+// OnOpen is gws's event handler; the client needs nothing at the open.
 func (c *Client) OnOpen(*gws.Conn) {}
 
+// OnClose records the close and its error, and wakes every waiter.
 func (c *Client) OnClose(_ *gws.Conn, err error) {
 	c.mu.Lock()
 	c.closed, c.err = true, err
@@ -241,9 +243,14 @@ func (c *Client) OnClose(_ *gws.Conn, err error) {
 	close(c.done)
 }
 
+// OnPing answers a ping with its pong.
 func (c *Client) OnPing(s *gws.Conn, p []byte) { _ = s.WritePong(p) }
-func (c *Client) OnPong(*gws.Conn, []byte)     {}
 
+// OnPong is gws's event handler; the client sends no pings.
+func (c *Client) OnPong(*gws.Conn, []byte) {}
+
+// OnMessage records each event of a frame (an object, or an array of them
+// from a batch=1 connection) and wakes every waiter.
 func (c *Client) OnMessage(_ *gws.Conn, m *gws.Message) {
 	defer m.Close()
 	b := bytes.TrimSpace(m.Bytes())
