@@ -102,37 +102,30 @@ func (e *encoder) object(dst []byte, key string, depth int) ([]byte, bool) {
 	e.space()
 	var seen [maxKeys]string
 	n := 0
-	if !e.next('}') {
-		for {
-			if e.p == len(e.data) || e.data[e.p] != '"' || n == maxKeys {
+	for closed := e.next('}'); !closed; {
+		if e.p == len(e.data) || e.data[e.p] != '"' || n == maxKeys {
+			return dst, false
+		}
+		k, ok := e.str()
+		if !ok || strings.IndexByte(k, 0) >= 0 {
+			return dst, false
+		}
+		for _, s := range seen[:n] {
+			if s == k {
 				return dst, false
 			}
-			k, ok := e.str()
-			if !ok || strings.IndexByte(k, 0) >= 0 {
-				return dst, false
-			}
-			for _, s := range seen[:n] {
-				if s == k {
-					return dst, false
-				}
-			}
-			seen[n] = k
-			n++
-			if e.space(); !e.next(':') {
-				return dst, false
-			}
-			e.space()
-			if dst, ok = e.value(dst, k, depth); !ok {
-				return dst, false
-			}
-			e.space()
-			if e.next('}') {
-				break
-			}
-			if !e.next(',') {
-				return dst, false
-			}
-			e.space()
+		}
+		seen[n] = k
+		n++
+		if e.space(); !e.next(':') {
+			return dst, false
+		}
+		e.space()
+		if dst, ok = e.value(dst, k, depth); !ok {
+			return dst, false
+		}
+		if closed, ok = e.closes('}'); !ok {
+			return dst, false
 		}
 	}
 	dst, err := bsoncore.AppendDocumentEnd(dst, idx)
@@ -146,24 +139,31 @@ func (e *encoder) array(dst []byte, key string, depth int) ([]byte, bool) {
 	idx, dst := bsoncore.AppendArrayElementStart(dst, key)
 	e.p++
 	e.space()
-	if !e.next(']') {
-		for i := 0; ; i++ {
-			var ok bool
-			if dst, ok = e.value(dst, strconv.Itoa(i), depth); !ok {
-				return dst, false
-			}
-			e.space()
-			if e.next(']') {
-				break
-			}
-			if !e.next(',') {
-				return dst, false
-			}
-			e.space()
+	for i, closed := 0, e.next(']'); !closed; i++ {
+		var ok bool
+		if dst, ok = e.value(dst, strconv.Itoa(i), depth); !ok {
+			return dst, false
+		}
+		if closed, ok = e.closes(']'); !ok {
+			return dst, false
 		}
 	}
 	dst, err := bsoncore.AppendArrayEnd(dst, idx)
 	return dst, err == nil
+}
+
+// closes reads what follows a member of a container: its closer (closed)
+// or a comma and the space after it; ok is false for anything else.
+func (e *encoder) closes(closer byte) (closed, ok bool) {
+	e.space()
+	if e.next(closer) {
+		return true, true
+	}
+	if !e.next(',') {
+		return false, false
+	}
+	e.space()
+	return false, true
 }
 
 // str reads the string at p. One without escapes in valid UTF-8 is its
