@@ -17,6 +17,14 @@ type KafkaConfig struct {
 	ClientID string
 	// Partitions is the partition count of topics caasd creates.
 	Partitions int
+	// Linger is how long the producer holds a record for others to join
+	// its produce request; 0 sends whenever no request is in flight. A
+	// request costs more than its own round trip: the records it carries
+	// reach the persister in one fetch and one insert, and their
+	// confirmations in one request and one fetch, so at chat rates,
+	// where a request a millisecond carries one or two records, the
+	// linger sets how many rounds the whole chain makes.
+	Linger time.Duration
 }
 
 // baseSaramaConfig is shared by every client: Kafka 2.8 protocol, which
@@ -105,7 +113,7 @@ func NewProducer(cfg KafkaConfig, logger *slog.Logger, metrics ProducerMetrics) 
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	c.Producer.Partitioner = sarama.NewHashPartitioner
-	c.Producer.Flush.Frequency = time.Millisecond
+	c.Producer.Flush.Frequency = cfg.Linger
 	c.Producer.Flush.MaxMessages = 2000
 	c.ChannelBufferSize = 4096
 	async, err := sarama.NewAsyncProducer(cfg.Brokers, c)

@@ -199,7 +199,7 @@ func (s *Server) storedSeqs(convs *persistence.Conversations) persistence.SeqSca
 }
 
 func (s *Server) kafkaConfig() persistence.KafkaConfig {
-	return persistence.KafkaConfig{Brokers: s.cfg.Kafka.Brokers, ClientID: "caasd-" + s.cfg.NodeID, Partitions: s.cfg.Kafka.Partitions}
+	return persistence.KafkaConfig{Brokers: s.cfg.Kafka.Brokers, ClientID: "caasd-" + s.cfg.NodeID, Partitions: s.cfg.Kafka.Partitions, Linger: s.cfg.Kafka.ProducerLinger}
 }
 
 func (s *Server) startPersistence(ctx, bg context.Context) error {

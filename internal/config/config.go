@@ -63,6 +63,9 @@ type Kafka struct {
 	Partitions int
 	// PersisterGroup is the consumer group of the persister.
 	PersisterGroup string
+	// ProducerLinger is how long the producer holds a record for others
+	// to join its request; 0 sends whenever no request is in flight.
+	ProducerLinger time.Duration
 }
 
 // Cluster configures gossip membership and actor remoting.
@@ -217,6 +220,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			RecordingTopic:   p.str("KAFKA_RECORDING_TOPIC", "webrtc.recording.events"),
 			Partitions:       p.integer("KAFKA_PARTITIONS", 8, 1, 1024),
 			PersisterGroup:   p.str("KAFKA_PERSISTER_GROUP", "caasd-persister"),
+			ProducerLinger:   time.Duration(p.integer("KAFKA_PRODUCER_LINGER_MS", 2, 0, 1000)) * time.Millisecond,
 		},
 		Cluster: Cluster{
 			Name:            p.str("CLUSTER_NAME", "caasd"),

@@ -20,7 +20,7 @@ func TestDefaultsOnTheEmbeddedDefault(t *testing.T) {
 	}
 	if c.HTTPAddr != ":8080" || c.Kafka.MessageTopic != "chat.messages" || c.Rooms.StateTTL != 24*time.Hour ||
 		c.Rooms.AuthzCacheTTL != 300*time.Second || c.Persistence.ConfirmationTimeout != 5*time.Second ||
-		c.Persistence.BatchSize != 500 || c.TURN.CredentialTTL != 86400*time.Second || c.JWTSecret == "" {
+		c.Persistence.BatchSize != 500 || c.Kafka.ProducerLinger != 2*time.Millisecond || c.TURN.CredentialTTL != 86400*time.Second || c.JWTSecret == "" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -33,6 +33,7 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"port", "HTTP_ADDR", "8080"},
 		{"number", "RATE_LIMIT_PER_MINUTE", "many"},
 		{"range", "MESSAGE_PERSISTENCE_BATCH_SIZE", "0"},
+		{"linger", "KAFKA_PRODUCER_LINGER_MS", "-1"},
 		{"duration", "PERSISTENCE_CONFIRMATION_TIMEOUT_MS", "-5"},
 		{"broker", "KAFKA_BROKERS", "kafka"},
 		{"redis", "REDIS_URL", "http://r"},
