@@ -29,6 +29,12 @@ func RecentKey(tenant, conv string) string { return tenantPrefix(tenant) + "rece
 // data, so a Redis that lost its data has none.
 const SeqCompleteKey = "caasd:seq:complete"
 
+// TouchesKey holds the last_message_at advances that stopping persisters
+// could not make (conversation _id → Unix milliseconds), for the
+// persisters still running or the next to start; each _id names its
+// tenant, and only persisters read it.
+const TouchesKey = "caasd:persister:touches"
+
 // SeqRestoreKey is held by the node restoring the seq counters; it also
 // tells the restore that Redis kept its data while it ran.
 const SeqRestoreKey = "caasd:seq:restore"

@@ -136,6 +136,10 @@ const (
 // 1,000 msgs/s); paced, the inserts keep two thirds of the store's time.
 const touchPace = 2
 
+// finalTouchTimeout bounds a stopping persister's last touch round; what
+// it leaves is parked (persister_park.go).
+const finalTouchTimeout = 5 * time.Second
+
 // maxTouchPending bounds the conversations waiting for a touch.
 const maxTouchPending = 100000
 

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -41,18 +42,14 @@ func (p *Persister) noteTouches(ctx context.Context, events []PersistenceEvent) 
 func (p *Persister) touchLoop(ctx context.Context) {
 	t := time.NewTimer(touchEvery)
 	defer t.Stop()
+	var takeAt time.Time // when to look for parked touches; now, first
 	for {
 		select {
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, err := p.flushTouches(final, 0); err != nil {
-				// Each conversation's last_message_at catches up with
-				// its next stored message.
-				p.logger.Warn("persister: last_message_at not advanced before shutdown", "conversations", p.pendingTouches(), "err", err)
-			}
-			cancel()
+			p.lastTouches()
 			return
 		case <-t.C:
+			takeAt = p.takeParked(ctx, time.Now(), takeAt)
 			busy, err := p.flushTouches(ctx, touchPace)
 			if err != nil && ctx.Err() == nil {
 				p.logger.Warn("persister: last_message_at not advanced; kept for the next round", "err", err)
@@ -60,6 +57,32 @@ func (p *Persister) touchLoop(ctx context.Context) {
 			t.Reset(min(max(touchEvery, touchShare*busy), touchEveryMax))
 		}
 	}
+}
+
+// lastTouches is a stopping persister's last round: what it cannot
+// advance in finalTouchTimeout is parked for the other persisters.
+func (p *Persister) lastTouches() {
+	final, cancel := context.WithTimeout(context.Background(), finalTouchTimeout)
+	_, ferr := p.flushTouches(final, 0)
+	cancel()
+	left := p.pendingTouches()
+	if left == 0 {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), parkTimeout)
+	parked, perr := p.parkTouches(pctx)
+	cancel()
+	if perr != nil {
+		// Each conversation's last_message_at catches up with its next
+		// stored message.
+		p.logger.Warn("persister: last_message_at not advanced before shutdown", "conversations", left-parked, "err", errors.Join(ferr, perr))
+		return
+	}
+	cause := "out of time"
+	if ferr != nil {
+		cause = ferr.Error()
+	}
+	p.logger.Info("persister: last_message_at parked for the other persisters", "conversations", parked, "cause", cause)
 }
 
 // flushTouches advances last_message_at with $max. The conversations are
