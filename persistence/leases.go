@@ -2,7 +2,6 @@ package persistence
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -115,30 +114,61 @@ type LeaseRef struct {
 	Lease        *Lease
 }
 
+// renewManyScript renews the leases of KEYS whose values are their tokens
+// (ARGV[2…]) for ARGV[1] ms, and answers 1 for each renewed, 0 for each
+// another activation holds or that expired.
+var renewManyScript = redis.NewScript(`
+local ttl = tonumber(ARGV[1])
+local res = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+    res[i] = 1
+  else
+    res[i] = 0
+  end
+end
+return res
+`)
+
+// maxRenewKeys bounds the leases of one renewal script call. A node
+// renews every lease it holds each second; a call per lease costs Redis a
+// script call's fixed work each (and the embedded Redis a Lua state each:
+// a thousand took it seconds under load, past the leases' trust), while
+// a call of a few hundred holds Redis well under a millisecond.
+const maxRenewKeys = 256
+
 // RenewAll renews many leases in one round trip; errs[i] is ErrFenced for
 // a lease another activation took.
 func (l *Leases) RenewAll(ctx context.Context, refs []LeaseRef) (errs []error, err error) {
 	start := time.Now()
-	// By hash: a node renews every lease it holds each round, and sending
-	// the script's text with each would have Redis hash it every time.
-	cmds := runScripts(ctx, l.rdb, renewScript, len(refs), func(i int) ([]string, []any) {
-		return []string{LeaseKey(refs[i].Tenant, refs[i].Conv)}, []any{refs[i].Lease.Token, l.ttl.Milliseconds()}
+	calls := (len(refs) + maxRenewKeys - 1) / maxRenewKeys
+	cmds := runScripts(ctx, l.rdb, renewManyScript, calls, func(c int) ([]string, []any) {
+		part := refs[c*maxRenewKeys : min(len(refs), (c+1)*maxRenewKeys)]
+		keys, args := make([]string, len(part)), make([]any, 1, 1+len(part))
+		args[0] = l.ttl.Milliseconds()
+		for i, r := range part {
+			keys[i] = LeaseKey(r.Tenant, r.Conv)
+			args = append(args, r.Lease.Token)
+		}
+		return keys, args
 	})
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+	errs = make([]error, len(refs))
+	for c, cmd := range cmds {
+		got, err := cmd.Int64Slice()
+		if err != nil {
 			return nil, fmt.Errorf("renew leases: %w", err)
 		}
-	}
-	errs = make([]error, len(refs))
-	for i, c := range cmds {
-		n, err := c.Int()
-		switch {
-		case err != nil:
-			errs[i] = fmt.Errorf("renew lease: %w", err)
-		case n != 1:
-			errs[i] = ErrFenced
-		default:
-			refs[i].Lease.trustUntil(start.Add(l.trust()))
+		from := c * maxRenewKeys
+		if want := min(len(refs), from+maxRenewKeys) - from; len(got) != want {
+			return nil, fmt.Errorf("renew leases: %d answers for %d leases", len(got), want)
+		}
+		for i, n := range got {
+			if n != 1 {
+				errs[from+i] = ErrFenced
+				continue
+			}
+			refs[from+i].Lease.trustUntil(start.Add(l.trust()))
 		}
 	}
 	return errs, nil
