@@ -38,7 +38,8 @@ func (p *Persister) noteTouches(ctx context.Context, events []PersistenceEvent) 
 // touchLoop flushes touches every touchEvery, or less often while the
 // store is slow: a round waits touchShare times as long as its writes
 // held the store (at most touchEveryMax), so that touches take a bounded
-// share of the store's time from the message inserts.
+// share of the store's time from the message inserts. A round first takes
+// what stopped persisters parked, when it is time to look (takeParked).
 func (p *Persister) touchLoop(ctx context.Context) {
 	t := time.NewTimer(touchEvery)
 	defer t.Stop()
