@@ -31,6 +31,12 @@ type TrackerConfig struct {
 	MaxAttempts int
 	// MaxPending bounds messages awaiting confirmation.
 	MaxPending int
+	// BehindWait is how long a message whose record the persisters have
+	// not reached yet (its offset is past the highest of its partition
+	// that a persistence event named) waits without a resend: sending it
+	// again would only add to their backlog. Past it, or with 0, every
+	// Timeout counts an attempt as before.
+	BehindWait time.Duration
 }
 
 // TrackerMetrics is what the tracker reports.
@@ -59,6 +65,9 @@ type Tracker struct {
 
 	mu      sync.Mutex
 	pending map[trackKey]*tracked
+	// reached is, per partition of the messages topic, the highest offset
+	// a persistence event named: how far the persisters got.
+	reached map[int32]int64
 	ready   chan struct{}
 	// queue holds tracked entries in deadline order: every deadline is
 	// "now + Timeout", so appending keeps it sorted.
@@ -79,9 +88,15 @@ type tracked struct {
 	more     []func(Outcome)
 	attempts int
 	deadline time.Time
-	accepted bool
-	outcome  *Outcome
-	done     bool
+	// since is when Kafka acknowledged the record, and partition and
+	// offset where it put it (when placed).
+	since     time.Time
+	partition int32
+	offset    int64
+	placed    bool
+	accepted  bool
+	outcome   *Outcome
+	done      bool
 }
 
 // NewTracker connects the persistence-event consumer. Events are read from
@@ -129,7 +144,9 @@ func (t *Tracker) Accepted(tenant, messageID string) {
 		t.deliver(e)
 		return
 	}
-	e.deadline = time.Now().Add(t.cfg.Timeout)
+	e.since = time.Now()
+	e.deadline = e.since.Add(t.cfg.Timeout)
+	e.partition, e.offset, e.placed = e.rec.Partition, e.rec.Offset, e.rec.placed
 	t.queue = append(t.queue, e)
 	t.mu.Unlock()
 }
@@ -231,6 +248,12 @@ func (t *Tracker) Confirm(events []PersistenceEvent) {
 	t.mu.Lock()
 	for i := range events {
 		ev := &events[i]
+		if r, ok := t.reached[ev.Partition]; !ok || ev.Offset > r {
+			if t.reached == nil {
+				t.reached = map[int32]int64{}
+			}
+			t.reached[ev.Partition] = ev.Offset
+		}
 		e, ok := t.pending[trackKey{ev.TenantID, ev.MessageID}]
 		if !ok {
 			continue
@@ -248,9 +271,10 @@ func (t *Tracker) Confirm(events []PersistenceEvent) {
 	}
 }
 
-// expire resends or fails every message whose deadline passed.
+// expire resends or fails every message whose deadline passed, but for
+// those the persisters have not reached yet: they wait another Timeout.
 func (t *Tracker) expire(ctx context.Context, now time.Time) {
-	var resend, failed []*tracked
+	var again, resend, failed []*tracked
 	t.mu.Lock()
 	i := 0
 	for ; i < len(t.queue); i++ {
@@ -261,6 +285,11 @@ func (t *Tracker) expire(ctx context.Context, now time.Time) {
 		if e.deadline.After(now) {
 			break
 		}
+		e.deadline = now.Add(t.cfg.Timeout)
+		if t.behindLocked(e, now) {
+			again = append(again, e)
+			continue
+		}
 		t.metrics.ConfirmationTimeout()
 		if e.attempts >= t.cfg.MaxAttempts {
 			e.outcome = &Outcome{Status: StatusFailed, Seq: 0, Code: "unavailable",
@@ -270,7 +299,7 @@ func (t *Tracker) expire(ctx context.Context, now time.Time) {
 			continue
 		}
 		e.attempts++
-		e.deadline = now.Add(t.cfg.Timeout)
+		again = append(again, e)
 		resend = append(resend, e)
 	}
 	// Most ticks find nothing due: the queue (one entry per message
@@ -280,7 +309,7 @@ func (t *Tracker) expire(ctx context.Context, now time.Time) {
 	if i > 0 {
 		t.queue = slices.Delete(t.queue, 0, i)
 	}
-	t.queue = append(t.queue, resend...)
+	t.queue = append(t.queue, again...)
 	t.mu.Unlock()
 	for _, e := range resend {
 		r := *e.rec
@@ -298,4 +327,15 @@ func (t *Tracker) expire(ctx context.Context, now time.Time) {
 		}
 		t.deliver(e)
 	}
+}
+
+// behindLocked tells whether e's record is past what the persisters
+// reached (or they reached nothing of its partition yet) and e has waited
+// less than BehindWait: a resend would queue behind the same backlog.
+func (t *Tracker) behindLocked(e *tracked, now time.Time) bool {
+	if !e.placed || now.Sub(e.since) >= t.cfg.BehindWait {
+		return false
+	}
+	r, ok := t.reached[e.partition]
+	return !ok || r < e.offset
 }

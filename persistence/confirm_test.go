@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -144,5 +145,63 @@ func TestTrackerResendsWhatTimedOutAndForgetsWhatIsDone(t *testing.T) {
 		if e != nil {
 			t.Fatalf("queue slot %d past its end still points at %v", len(tr.queue)+i, e.key)
 		}
+	}
+}
+
+// TestTrackerDoesNotResendWhatThePersistersHaveNotReached: a message whose
+// record is past the highest offset of its partition that persistence
+// events named (or in a partition none named yet) waits another Timeout
+// without a resend and without counting an attempt, until BehindWait has
+// passed; one the persisters went past without confirming it is sent
+// again, and fails after MaxAttempts as before.
+func TestTrackerDoesNotResendWhatThePersistersHaveNotReached(t *testing.T) {
+	tr, _ := newTestTracker(t, 10)
+	tr.cfg.Timeout, tr.cfg.MaxAttempts, tr.cfg.BehindWait = 10*time.Second, 2, time.Minute
+	out := &resends{}
+	tr.producer = out
+	outcomes := map[string][]Outcome{}
+	for _, m := range []struct {
+		id        string
+		partition int32
+		offset    int64
+	}{{"a", 0, 10}, {"b", 0, 11}, {"c", 1, 5}} {
+		rec := &Record{Topic: "messages", Value: []byte(m.id), Partition: m.partition, Offset: m.offset, placed: true}
+		if err := tr.Track("acme", m.id, rec, func(o Outcome) { outcomes[m.id] = append(outcomes[m.id], o) }); err != nil {
+			t.Fatal(err)
+		}
+		tr.Accepted("acme", m.id)
+	}
+	start := time.Now()
+	resent := func() (ids []string) {
+		for _, r := range out.recs {
+			ids = append(ids, string(r.Value))
+		}
+		return ids
+	}
+	// Persisters got to offset 10 of partition 0 (another message's event).
+	tr.Confirm([]PersistenceEvent{{TenantID: "acme", MessageID: "other", Status: StatusPersisted, Partition: 0, Offset: 10}})
+	tr.expire(context.Background(), start.Add(15*time.Second))
+	if got := resent(); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("after the first timeout resent %v, want [a]: b and c are not reached", got)
+	}
+	tr.Confirm([]PersistenceEvent{{TenantID: "acme", MessageID: "other2", Status: StatusPersisted, Partition: 1, Offset: 7}})
+	tr.expire(context.Background(), start.Add(30*time.Second))
+	if got := resent(); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("after the second timeout resent %v, want [a c]", got)
+	}
+	if len(outcomes["a"]) != 1 || outcomes["a"][0].Status != StatusFailed {
+		t.Fatalf("a after its %d attempts: %v, want one failure", tr.cfg.MaxAttempts, outcomes["a"])
+	}
+	if len(outcomes["b"]) != 0 || len(outcomes["c"]) != 0 {
+		t.Fatalf("b or c told before their attempts ran out: %v", outcomes)
+	}
+	// Past BehindWait b counts attempts even though it is not reached.
+	tr.expire(context.Background(), start.Add(75*time.Second))
+	if got := resent(); !slices.Equal(got, []string{"a", "c", "b"}) {
+		t.Fatalf("past BehindWait resent %v, want [a c b]", got)
+	}
+	tr.Confirm([]PersistenceEvent{{TenantID: "acme", MessageID: "b", Status: StatusPersisted, Seq: 2, Partition: 0, Offset: 11}})
+	if len(outcomes["b"]) != 1 || outcomes["b"][0].Status != StatusPersisted {
+		t.Fatalf("b: %v, want persisted", outcomes["b"])
 	}
 }

@@ -71,6 +71,13 @@ type Record struct {
 	Value   []byte
 	Headers []sarama.RecordHeader
 	Done    func(err error)
+
+	// Partition and Offset are where Kafka stored the record, set before
+	// Done(nil) (placed then true); a record sent again gets the place of
+	// its last send.
+	Partition int32
+	Offset    int64
+	placed    bool
 }
 
 // ProducerMetrics is what the producer reports.
@@ -166,6 +173,7 @@ func (p *Producer) successes() {
 	for m := range p.async.Successes() {
 		in := m.Metadata.(*inflight)
 		p.metrics.Published(m.Topic, time.Since(in.sent))
+		in.rec.Partition, in.rec.Offset, in.rec.placed = m.Partition, m.Offset, true
 		if in.rec.Done != nil {
 			in.rec.Done(nil)
 		}

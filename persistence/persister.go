@@ -241,6 +241,7 @@ func (p *Persister) prepare(batch []*sarama.ConsumerMessage) ([]bson.Raw, []Pers
 		events = append(events, PersistenceEvent{
 			MessageID: msg.MessageID, TenantID: msg.TenantID, ConversationID: msg.ConversationID,
 			SenderID: msg.SenderID, Seq: msg.Seq, Status: StatusPersisted, PersistedAt: now,
+			Partition: m.Partition, Offset: m.Offset,
 		})
 	}
 	return docs, events

@@ -27,6 +27,12 @@ type PersistenceEvent struct {
 	Duplicate      bool      `json:"duplicate,omitempty"`
 	ErrorCode      string    `json:"error_code,omitempty"`
 	Error          string    `json:"error,omitempty"`
+	// Partition and Offset are where the message's record was in the
+	// messages topic: the trackers learn from them how far the persisters
+	// got, and do not send again a message whose record they have not
+	// reached yet.
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
 }
 
 // persistenceBatch is the value of one record on the persistence topic.

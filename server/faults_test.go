@@ -202,8 +202,10 @@ func TestSlowConsumerIsDisconnectedAndMemoryStaysFlat(t *testing.T) {
 	p := testenv.StartProc(t, env.ProcEnv(map[string]string{
 		"WS_OUTBOUND_QUEUE": "256", "RATE_LIMIT_PER_MINUTE": "100000", "RATE_LIMIT_PER_HOUR": "1000000", "LOG_LEVEL": "warn",
 		// Fan-out memory is what is measured: no persister, and confirmations
-		// give up fast so that nothing waits for them at measurement time.
+		// give up fast (without waiting for a persister that is not there)
+		// so that nothing waits for them at measurement time.
 		"PERSISTER_ENABLED": "false", "PERSISTENCE_CONFIRMATION_TIMEOUT_MS": "300", "PERSISTENCE_MAX_ATTEMPTS": "1",
+		"PERSISTENCE_BEHIND_WAIT_S": "0",
 	}))
 	testenv.MustHTTP(t, 201, "POST", "http://"+p.Addr+"/v1/admin/conversations", testenv.Token(t, "ops", "acme", "admin"),
 		map[string]any{"conversation_id": "conv-slow", "participants": []map[string]string{{"user_id": "alice", "role": "owner"}, {"user_id": "sloth", "role": "member"}}})

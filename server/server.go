@@ -207,7 +207,7 @@ func (s *Server) startPersistence(ctx, bg context.Context) error {
 	seq := s.sequencer()
 	s.tracker, err = persistence.NewTracker(persistence.TrackerConfig{
 		Kafka: s.kafkaConfig(), PersistenceTopic: s.cfg.Kafka.PersistenceTopic,
-		Timeout: s.cfg.Persistence.ConfirmationTimeout, MaxAttempts: s.cfg.Persistence.MaxAttempts,
+		Timeout: s.cfg.Persistence.ConfirmationTimeout, MaxAttempts: s.cfg.Persistence.MaxAttempts, BehindWait: s.cfg.Persistence.BehindWait,
 		MaxPending: s.cfg.Persistence.MaxPending,
 	}, s.producer, seq, s.logger.With("component", "confirmations"), s.metrics)
 	if err != nil {

@@ -141,6 +141,10 @@ type Persistence struct {
 	ConfirmationTimeout time.Duration
 	// MaxAttempts bounds sends of one message before message:failed.
 	MaxAttempts int
+	// BehindWait is how long a message whose record the persisters have
+	// not reached yet is waited for without a resend (0: resend at every
+	// ConfirmationTimeout); it still counts its attempts after that.
+	BehindWait time.Duration
 	// StatusTTL is how long a message's status is kept in Redis.
 	StatusTTL time.Duration
 	// MaxPending bounds messages awaiting confirmation on this node.
@@ -253,6 +257,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			Linger:              time.Duration(p.integer("MESSAGE_PERSISTENCE_LINGER_MS", 50, 0, 10000)) * time.Millisecond,
 			ConfirmationTimeout: p.duration("PERSISTENCE_CONFIRMATION_TIMEOUT_MS", time.Millisecond, 5000*time.Millisecond),
 			MaxAttempts:         p.integer("PERSISTENCE_MAX_ATTEMPTS", 3, 1, 100),
+			BehindWait:          time.Duration(p.integer("PERSISTENCE_BEHIND_WAIT_S", 120, 0, 86400)) * time.Second,
 			StatusTTL:           p.duration("MESSAGE_STATUS_TTL_S", time.Second, 24*time.Hour),
 			MaxPending:          p.integer("PERSISTENCE_MAX_PENDING", 200000, 1, 100000000),
 		},

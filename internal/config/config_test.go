@@ -20,7 +20,7 @@ func TestDefaultsOnTheEmbeddedDefault(t *testing.T) {
 	}
 	if c.HTTPAddr != ":8080" || c.Kafka.MessageTopic != "chat.messages" || c.Rooms.StateTTL != 24*time.Hour ||
 		c.Rooms.AuthzCacheTTL != 300*time.Second || c.Persistence.ConfirmationTimeout != 5*time.Second ||
-		c.Persistence.BatchSize != 500 || c.Kafka.ProducerLinger != 2*time.Millisecond || c.TURN.CredentialTTL != 86400*time.Second || c.JWTSecret == "" {
+		c.Persistence.BatchSize != 500 || c.Kafka.ProducerLinger != 2*time.Millisecond || c.Persistence.BehindWait != 2*time.Minute || c.TURN.CredentialTTL != 86400*time.Second || c.JWTSecret == "" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
