@@ -20,7 +20,8 @@ import (
 // instead made them time out under load. So a save joins a queue, and one
 // writer goroutine, started when the queue fills from empty and gone when
 // it is empty again, writes what waits in pipelines of up to
-// maxSnapshotBatch, each save's script as atomic as on its own.
+// maxSnapshotBatch saves, snapshotsPerCall to a script call, each save as
+// atomic as on its own.
 type Snapshots struct {
 	rdb redis.UniversalClient
 	ttl time.Duration
@@ -51,11 +52,28 @@ func NewSnapshots(rdb redis.UniversalClient, ttl time.Duration) *Snapshots {
 	return &Snapshots{rdb: rdb, ttl: ttl, slots: make(chan struct{}, maxSnapshotSaves)}
 }
 
+// saveScript writes the snapshots of several rooms: KEYS are pairs of
+// snapshot key and lease key, ARGV[1] the TTL in seconds, then pairs of
+// lease token and snapshot. A snapshot is written only while its lease is
+// the token's; the answer is 1 per room written, 0 per room fenced.
 var saveScript = redis.NewScript(`
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
-return 1
+local ttl = tonumber(ARGV[1])
+local res = {}
+for i = 1, #KEYS / 2 do
+  if redis.call('GET', KEYS[2 * i]) == ARGV[2 * i] then
+    redis.call('SET', KEYS[2 * i - 1], ARGV[2 * i + 1], 'EX', ttl)
+    res[i] = 1
+  else
+    res[i] = 0
+  end
+end
+return res
 `)
+
+// snapshotsPerCall bounds the saves of one script call: a call per save
+// costs Redis a script call's fixed work each, and the embedded Redis a
+// Lua state each, which under load timed saves out by the thousand.
+const snapshotsPerCall = 64
 
 // Save writes a room's snapshot if lease is still the room's lease;
 // ErrFenced otherwise, and nothing is written. It returns once the write
@@ -118,30 +136,41 @@ func (s *Snapshots) write() {
 	}
 }
 
-// writeBatch runs the saves of batch in one pipeline (two the first time
-// Redis sees the script) and tells each its outcome.
+// writeBatch runs the saves of batch in one pipeline of script calls of
+// up to snapshotsPerCall saves (two pipelines the first time Redis sees
+// the script) and tells each its outcome.
 func (s *Snapshots) writeBatch(batch []*snapshotSave) {
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotWriteLimit)
 	defer cancel()
 	ttl := int(s.ttl / time.Second)
-	cmds := runScripts(ctx, s.rdb, saveScript, len(batch), func(i int) ([]string, []any) {
-		sv := batch[i]
-		return []string{sv.key, sv.leaseKey}, []any{sv.token, sv.data, ttl}
+	calls := (len(batch) + snapshotsPerCall - 1) / snapshotsPerCall
+	cmds := runScripts(ctx, s.rdb, saveScript, calls, func(c int) ([]string, []any) {
+		part := batch[c*snapshotsPerCall : min(len(batch), (c+1)*snapshotsPerCall)]
+		keys, args := make([]string, 0, 2*len(part)), make([]any, 1, 1+2*len(part))
+		args[0] = ttl
+		for _, sv := range part {
+			keys = append(keys, sv.key, sv.leaseKey)
+			args = append(args, sv.token, sv.data)
+		}
+		return keys, args
 	})
-	for i, c := range cmds {
-		batch[i].done <- saveOutcome(c)
+	for c, cmd := range cmds {
+		part := batch[c*snapshotsPerCall : min(len(batch), (c+1)*snapshotsPerCall)]
+		got, err := cmd.Int64Slice()
+		if err == nil && len(got) != len(part) {
+			err = fmt.Errorf("%d answers for %d snapshots", len(got), len(part))
+		}
+		for i, sv := range part {
+			switch {
+			case err != nil:
+				sv.done <- fmt.Errorf("save room snapshot: %w", err)
+			case got[i] != 1:
+				sv.done <- ErrFenced
+			default:
+				sv.done <- nil
+			}
+		}
 	}
-}
-
-func saveOutcome(c *redis.Cmd) error {
-	n, err := c.Int()
-	if err != nil {
-		return fmt.Errorf("save room snapshot: %w", err)
-	}
-	if n != 1 {
-		return ErrFenced
-	}
-	return nil
 }
 
 // Load reads a room's snapshot; ErrNotFound when there is none.

@@ -15,9 +15,9 @@ import (
 )
 
 // TestSnapshotSavesOfManyRoomsAllLand saves 600 rooms at once, more than
-// one pipeline holds, against a real redis-server: every save lands, a
-// room whose lease went elsewhere is refused and keeps nothing, and a room
-// saved twice keeps the later save.
+// one pipeline holds and many script calls, against a real redis-server:
+// every save lands, rooms whose leases went elsewhere are refused and keep
+// nothing, and a room saved twice keeps the later save.
 func TestSnapshotSavesOfManyRoomsAllLand(t *testing.T) {
 	rdb := redisClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -34,9 +34,13 @@ func TestSnapshotSavesOfManyRoomsAllLand(t *testing.T) {
 		}
 		held[i] = l
 	}
-	// Room 0's lease moves to another node: its save must be fenced.
-	if _, _, err := leases.Acquire(ctx, "t1", "c0", "node-b", true); err != nil {
-		t.Fatal(err)
+	// Rooms 0's and 333's leases move to another node: their saves must
+	// be fenced, wherever they land among the script calls.
+	fenced := map[int]bool{0: true, 333: true}
+	for i := range fenced {
+		if _, _, err := leases.Acquire(ctx, "t1", fmt.Sprint("c", i), "node-b", true); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, rooms)
@@ -46,13 +50,18 @@ func TestSnapshotSavesOfManyRoomsAllLand(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if !errors.Is(errs[0], persistence.ErrFenced) {
-		t.Errorf("save under a lost lease: %v, want ErrFenced", errs[0])
+	for i := range fenced {
+		if !errors.Is(errs[i], persistence.ErrFenced) {
+			t.Errorf("room %d: save under a lost lease: %v, want ErrFenced", i, errs[i])
+		}
+		if _, err := snaps.Load(ctx, "t1", fmt.Sprint("c", i)); !errors.Is(err, persistence.ErrNotFound) {
+			t.Errorf("fenced room %d has a snapshot: %v", i, err)
+		}
 	}
-	if _, err := snaps.Load(ctx, "t1", "c0"); !errors.Is(err, persistence.ErrNotFound) {
-		t.Errorf("fenced room has a snapshot: %v", err)
-	}
-	for i := 1; i < rooms; i++ {
+	for i := range rooms {
+		if fenced[i] {
+			continue
+		}
 		if errs[i] != nil {
 			t.Fatalf("room %d: %v", i, errs[i])
 		}
