@@ -142,9 +142,8 @@ const maxRenewKeys = 256
 // a lease another activation took.
 func (l *Leases) RenewAll(ctx context.Context, refs []LeaseRef) (errs []error, err error) {
 	start := time.Now()
-	calls := (len(refs) + maxRenewKeys - 1) / maxRenewKeys
-	cmds := runScripts(ctx, l.rdb, renewManyScript, calls, func(c int) ([]string, []any) {
-		part := refs[c*maxRenewKeys : min(len(refs), (c+1)*maxRenewKeys)]
+	cmds := runScripts(ctx, l.rdb, renewManyScript, callsFor(len(refs), maxRenewKeys), func(c int) ([]string, []any) {
+		part := callPart(refs, maxRenewKeys, c)
 		keys, args := make([]string, len(part)), make([]any, 1, 1+len(part))
 		args[0] = l.ttl.Milliseconds()
 		for i, r := range part {
@@ -160,7 +159,7 @@ func (l *Leases) RenewAll(ctx context.Context, refs []LeaseRef) (errs []error, e
 			return nil, fmt.Errorf("renew leases: %w", err)
 		}
 		from := c * maxRenewKeys
-		if want := min(len(refs), from+maxRenewKeys) - from; len(got) != want {
+		if want := len(callPart(refs, maxRenewKeys, c)); len(got) != want {
 			return nil, fmt.Errorf("renew leases: %d answers for %d leases", len(got), want)
 		}
 		for i, n := range got {

@@ -35,3 +35,11 @@ func runScripts(ctx context.Context, rdb redis.UniversalClient, script *redis.Sc
 	}
 	return cmds
 }
+
+// callsFor is how many script calls n items take at per a call.
+func callsFor(n, per int) int { return (n + per - 1) / per }
+
+// callPart is the items of call c when all go per to a call.
+func callPart[T any](all []T, per, c int) []T {
+	return all[c*per : min(len(all), (c+1)*per)]
+}

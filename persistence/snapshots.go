@@ -143,9 +143,8 @@ func (s *Snapshots) writeBatch(batch []*snapshotSave) {
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotWriteLimit)
 	defer cancel()
 	ttl := int(s.ttl / time.Second)
-	calls := (len(batch) + snapshotsPerCall - 1) / snapshotsPerCall
-	cmds := runScripts(ctx, s.rdb, saveScript, calls, func(c int) ([]string, []any) {
-		part := batch[c*snapshotsPerCall : min(len(batch), (c+1)*snapshotsPerCall)]
+	cmds := runScripts(ctx, s.rdb, saveScript, callsFor(len(batch), snapshotsPerCall), func(c int) ([]string, []any) {
+		part := callPart(batch, snapshotsPerCall, c)
 		keys, args := make([]string, 0, 2*len(part)), make([]any, 1, 1+2*len(part))
 		args[0] = ttl
 		for _, sv := range part {
@@ -155,7 +154,7 @@ func (s *Snapshots) writeBatch(batch []*snapshotSave) {
 		return keys, args
 	})
 	for c, cmd := range cmds {
-		part := batch[c*snapshotsPerCall : min(len(batch), (c+1)*snapshotsPerCall)]
+		part := callPart(batch, snapshotsPerCall, c)
 		got, err := cmd.Int64Slice()
 		if err == nil && len(got) != len(part) {
 			err = fmt.Errorf("%d answers for %d snapshots", len(got), len(part))
