@@ -313,7 +313,15 @@ func (t *Tracker) expire(ctx context.Context, now time.Time) {
 	t.mu.Unlock()
 	for _, e := range resend {
 		r := *e.rec
-		r.Done = nil
+		// Not the room's Done: the tracker only learns where the copy
+		// went, so that it waits for the persisters to reach that.
+		r.Done = func(err error) {
+			if err == nil {
+				t.mu.Lock()
+				e.partition, e.offset, e.placed = r.Partition, r.Offset, r.placed
+				t.mu.Unlock()
+			}
+		}
 		if err := t.producer.Send(&r); err != nil {
 			t.logger.Warn("confirmation resend failed", "tenant", e.key.tenant, "message_id", e.key.id, "err", err)
 		}

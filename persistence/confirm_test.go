@@ -111,8 +111,9 @@ func TestTrackerResendsWhatTimedOutAndForgetsWhatIsDone(t *testing.T) {
 	out := &resends{}
 	tr.producer = out
 	nop := func(Outcome) {}
+	roomDone := 0
 	for _, id := range []string{"a", "b", "c"} {
-		rec := &Record{Topic: "messages", Value: []byte(id), Done: func(error) {}}
+		rec := &Record{Topic: "messages", Value: []byte(id), Done: func(error) { roomDone++ }}
 		if err := tr.Track("acme", id, rec, nop); err != nil {
 			t.Fatal(err)
 		}
@@ -125,8 +126,11 @@ func TestTrackerResendsWhatTimedOutAndForgetsWhatIsDone(t *testing.T) {
 	}
 	for _, r := range out.recs {
 		if r.Done != nil {
-			t.Fatalf("resend of %s carries the room's Done", r.Value)
+			r.Done(nil)
 		}
+	}
+	if roomDone != 0 {
+		t.Fatalf("a resend called the room's Done %d times", roomDone)
 	}
 	tr.Confirm([]PersistenceEvent{{TenantID: "acme", MessageID: "a", Status: StatusPersisted, Seq: 1}})
 	// Nothing is due: nothing is sent again, and the confirmed head leaves.
@@ -153,7 +157,8 @@ func TestTrackerResendsWhatTimedOutAndForgetsWhatIsDone(t *testing.T) {
 // events named (or in a partition none named yet) waits another Timeout
 // without a resend and without counting an attempt, until BehindWait has
 // passed; one the persisters went past without confirming it is sent
-// again, and fails after MaxAttempts as before.
+// again, and fails after MaxAttempts as before, unless they have not
+// reached where its copy went.
 func TestTrackerDoesNotResendWhatThePersistersHaveNotReached(t *testing.T) {
 	tr, _ := newTestTracker(t, 10)
 	tr.cfg.Timeout, tr.cfg.MaxAttempts, tr.cfg.BehindWait = 10*time.Second, 2, time.Minute
@@ -194,6 +199,15 @@ func TestTrackerDoesNotResendWhatThePersistersHaveNotReached(t *testing.T) {
 	}
 	if len(outcomes["b"]) != 0 || len(outcomes["c"]) != 0 {
 		t.Fatalf("b or c told before their attempts ran out: %v", outcomes)
+	}
+	// c's copy went to offset 9 of partition 1, past what the persisters
+	// reached (7): c waits for it instead of failing at its next timeout.
+	cp := out.recs[1]
+	cp.Partition, cp.Offset, cp.placed = 1, 9, true
+	cp.Done(nil)
+	tr.expire(context.Background(), start.Add(45*time.Second))
+	if got := resent(); !slices.Equal(got, []string{"a", "c"}) || len(outcomes["c"]) != 0 {
+		t.Fatalf("with c's copy not reached: resent %v, c told %v; want [a c] and nothing", got, outcomes["c"])
 	}
 	// Past BehindWait b counts attempts even though it is not reached.
 	tr.expire(context.Background(), start.Add(75*time.Second))
