@@ -20,17 +20,6 @@ func touchingPersister(convs *Mongo, rdb redis.UniversalClient) *Persister {
 	return &Persister{convs: convs.Collection(CollConversations), rdb: rdb, logger: slog.New(slog.DiscardHandler), slots: make(chan struct{}, 2)}
 }
 
-func redisOf(t testing.TB) *redis.Client {
-	t.Helper()
-	opt, err := redis.ParseURL(testenv.StartRedis(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
-}
-
 // TestParkedTouchesReachTheOtherPersisters: on a real Redis and FerretDB,
 // two stopping persisters park what they could not advance, the later
 // time kept for a conversation both parked; a third takes them in takes
@@ -38,7 +27,7 @@ func redisOf(t testing.TB) *redis.Client {
 // conversation to its time, never back.
 func TestParkedTouchesReachTheOtherPersisters(t *testing.T) {
 	ctx := context.Background()
-	db, rdb := freshStore(t), redisOf(t)
+	db, rdb := freshStore(t), testenv.RedisClient(t, testenv.StartRedis(t))
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
 	t3 := t2.Add(123*time.Millisecond + 456*time.Microsecond) // the store keeps milliseconds
@@ -118,7 +107,7 @@ func TestStoppingPersisterParksWhatItCannotAdvance(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = db.Close(context.Background()) })
 	store.Close()
-	rdb := redisOf(t)
+	rdb := testenv.RedisClient(t, testenv.StartRedis(t))
 
 	p := touchingPersister(db, rdb)
 	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)

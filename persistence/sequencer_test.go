@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/caasd/caasd/internal/embedded"
+	"github.com/caasd/caasd/internal/testenv"
 	"github.com/caasd/caasd/persistence"
 )
 
@@ -185,7 +186,7 @@ func embeddedRedisClient(t testing.TB) *redis.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
-	return clientOf(t, r.URL())
+	return testenv.RedisClient(t, r.URL())
 }
 
 // TestAssignManySpreadsABigPipelineOverCalls: a pipeline of many rooms is

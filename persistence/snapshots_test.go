@@ -85,19 +85,7 @@ func TestSnapshotSavesOfManyRoomsAllLand(t *testing.T) {
 // the test.
 func redisClient(t testing.TB) *redis.Client {
 	t.Helper()
-	return clientOf(t, testenv.StartRedis(t))
-}
-
-// clientOf is a client of the Redis at url, closed at the end of the test.
-func clientOf(t testing.TB, url string) *redis.Client {
-	t.Helper()
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
+	return testenv.RedisClient(t, testenv.StartRedis(t))
 }
 
 // TestSnapshotSaveGivesUpWithItsContext: a caller whose context ends is

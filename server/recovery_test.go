@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -188,9 +187,7 @@ func TestModerationAuditTrailAndSnapshotTTL(t *testing.T) {
 		t.Fatalf("paged history %v", got)
 	}
 	// The room's snapshot carries the configured TTL.
-	opts, _ := redis.ParseURL(env.RedisURL)
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb := testenv.RedisClient(t, env.RedisURL)
 	// Snapshots are written within 200 ms of a change.
 	var ttl time.Duration
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -363,12 +360,7 @@ func TestSeqRestoreWaitsForWhatKafkaStillHolds(t *testing.T) {
 // counters complete, and checks that it restored conv's counter to want.
 func restoredNode(t testing.TB, env *testenv.Env, tenant, conv string, want int64) *server.Server {
 	t.Helper()
-	opts, err := redis.ParseURL(env.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb := testenv.RedisClient(t, env.RedisURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := rdb.FlushAll(ctx).Err(); err != nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/caasd/caasd/internal/config"
 	"github.com/caasd/caasd/internal/embedded"
 )
@@ -98,6 +100,19 @@ func (e *Env) Config(t testing.TB, vars map[string]string) config.Config {
 		t.Fatalf("config: %v", err)
 	}
 	return cfg
+}
+
+// RedisClient is a client of the Redis at url, closed at the end of the
+// test.
+func RedisClient(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }
 
 // StartRedis runs a real redis-server on a free loopback port.
