@@ -44,8 +44,9 @@ func NewEngine(deps Deps) *Engine {
 		deps.StoreTimeout = 3 * time.Second
 	}
 	logger := deps.Logger.With("component", "actors")
+	libLogger := slog.New(libHandler{next: logger.Handler()}).With("lib", "protoactor")
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return logger.With("lib", "protoactor")
+		return libLogger
 	}))
 	e := &Engine{deps: deps, system: system, limiter: NewRateLimiter(deps.Limits, 1_000_000), events: events(), historySlots: make(chan struct{}, maxHistoryReads)}
 	e.rooms = newRoomTable(e)
