@@ -5,7 +5,7 @@
 #
 # It builds caasd and the bench tools; then for every case it starts a
 # fresh stack: a real redis-server and the services processes (kfake Kafka,
-# FerretDB) on core $SERVICES_CPU, and caasd pinned to core $SERVER_CPU with
+# FerretDB) on core $SERVICES_CPU (the store on $STORE_CPU), and caasd pinned to core $SERVER_CPU with
 # GOMAXPROCS=1; it runs the load tool pinned to core $LOAD_CPU and stops the
 # stack again, so that no case inherits another's backlog. Results (JSON
 # lines), logs, CPU/heap profiles and their `go tool pprof -top` go to
@@ -27,6 +27,7 @@ REDIS_PORT=${BENCH_REDIS_PORT:-16390}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SERVICES_CPU=${SERVICES_CPU:-1} # redis and the services share the load's core, leaving caasd's to caasd
+STORE_CPU=${STORE_CPU:-$SERVICES_CPU} # the store's core(s), to give it one of its own
 CASE_TIMEOUT=${CASE_TIMEOUT:-900}
 SECRET="bench-secret-$RANDOM-$RANDOM-$RANDOM"
 mkdir -p "$WORK"/{bin,profiles}
@@ -100,7 +101,7 @@ start_stack() {
 	taskset -c "$SERVICES_CPU" "$WORK/bin/services" -only kafka -data "$CASE_DIR/data" -partitions "${KAFKA_PARTITIONS:-8}" -kafka-sync="${KAFKA_SYNC:-false}" -max-run "$((CASE_TIMEOUT + 120))s" -pprof 127.0.0.1:0 \
 		>"$CASE_DIR/kafka.out" 2>"$CASE_DIR/kafka.err" &
 	SERVICES_PID=$!
-	nice -n "$(store_nice)" taskset -c "$SERVICES_CPU" "$WORK/bin/services" -only mongo -data "$CASE_DIR/data" -max-run "$((CASE_TIMEOUT + 120))s" -pprof 127.0.0.1:0 \
+	nice -n "$(store_nice)" taskset -c "$STORE_CPU" "$WORK/bin/services" -only mongo -data "$CASE_DIR/data" -max-run "$((CASE_TIMEOUT + 120))s" -pprof 127.0.0.1:0 \
 		>"$CASE_DIR/mongo.out" 2>"$CASE_DIR/mongo.err" &
 	MONGO_PID=$!
 	for _ in $(seq 300); do
@@ -131,7 +132,7 @@ start_stack() {
 # run_case ARGS...: a fresh stack, one load run, the stack stopped.
 run_case() {
 	start_stack
-	log "case $CASE_N: caasd pid $CAASD_PID (core $SERVER_CPU), kafka $KAFKA_BROKERS, mongo $MONGO_URI (nice $(store_nice)); load $* (core $LOAD_CPU)"
+	log "case $CASE_N: caasd pid $CAASD_PID (core $SERVER_CPU), kafka $KAFKA_BROKERS, mongo $MONGO_URI (core $STORE_CPU, nice $(store_nice)); load $* (core $LOAD_CPU)"
 	timeout -s INT "$CASE_TIMEOUT" taskset -c "$LOAD_CPU" "$WORK/bin/load" \
 		-addr "127.0.0.1:$PORT" -pid "$CAASD_PID" -services-pid "$SERVICES_PID" -mongo-pid "$MONGO_PID" -redis-pid "$REDIS_PID" -jwt-secret "$SECRET" \
 		-profile-dir "$WORK/profiles" -mongo-uri "$MONGO_URI" -timeout "$((CASE_TIMEOUT - 10))s" "$@" ${LOAD_ARGS:-} \
