@@ -33,6 +33,9 @@ type Engine struct {
 	keeper     *leaseKeeper
 	dispatcher *workerDispatcher
 	placement  atomic.Pointer[Placement]
+	// draining is set once Drain begins: from then on a room that has
+	// not loaded refuses what it is asked (see room.load).
+	draining atomic.Bool
 }
 
 // NewEngine starts an actor system with deps.
@@ -102,8 +105,12 @@ func (e *Engine) Rebalance() {
 func (e *Engine) ActiveRooms() int { return e.rooms.len() }
 
 // Drain stops every room and call of this node (each room snapshots and
-// releases its lease), waiting at most until ctx ends.
+// releases its lease), waiting at most until ctx ends. Clients may go on
+// sending meanwhile: a room activated from then on answers unavailable
+// instead of loading, so nothing gets a seq that the stopping producer
+// could no longer publish, and the senders send again once reconnected.
 func (e *Engine) Drain(ctx context.Context) {
+	e.draining.Store(true)
 	e.calls.stopAll(ctx)
 	e.rooms.stopAll(ctx)
 }

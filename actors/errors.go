@@ -21,3 +21,7 @@ func (e *ErrRoom) WireError() wire.Error { return e.Wire }
 
 // errEventsQueued answers events beyond maxQueuedEvents of one connection.
 var errEventsQueued = errors.New("too many events waiting on this connection; slow down")
+
+// errRoomDraining answers, on a node that is stopping, what would need a
+// room it has not loaded.
+var errRoomDraining = wire.Errorf(wire.CodeUnavailable, "server shutting down; send again once reconnected")

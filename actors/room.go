@@ -247,6 +247,9 @@ func (r *room) load() *wire.Error {
 	if r.missing != nil {
 		return r.missing
 	}
+	if r.e.draining.Load() {
+		return errRoomDraining
+	}
 	ctx, cancel := r.storeCtx()
 	defer cancel()
 	conv, err := r.e.deps.Conversations.Get(ctx, r.key.tenant, r.key.conv)
