@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/caasd/caasd/internal/config"
+	"github.com/caasd/caasd/internal/logthrottle"
 	"github.com/caasd/caasd/server"
 	"github.com/caasd/caasd/transport"
 )
@@ -31,7 +33,7 @@ func run() error {
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(logthrottle.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}), time.Second, cfg.LogRepeatPerSecond))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

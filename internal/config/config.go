@@ -24,6 +24,10 @@ type Config struct {
 	DataDir string
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string
+	// LogRepeatPerSecond bounds the log records of one kind (level and
+	// message) written a second; the rest are counted, not written. 0
+	// writes all.
+	LogRepeatPerSecond int
 	// NodeID names this node in logs, metrics and message origins.
 	NodeID string
 
@@ -208,14 +212,15 @@ const defaultJWTSecret = "caasd-embedded-dev-secret-change-me"
 func FromEnv(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		HTTPAddr:        p.str("HTTP_ADDR", ":8080"),
-		JWTSecret:       p.str("JWT_SECRET", ""),
-		DataDir:         p.str("DATA_DIR", "./data"),
-		LogLevel:        p.str("LOG_LEVEL", "info"),
-		NodeID:          p.str("NODE_ID", ""),
-		Demo:            p.boolean("DEMO", false),
-		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT_MS", time.Millisecond, 15*time.Second),
-		WSIOURing:       p.boolean("WS_IO_URING", true),
+		HTTPAddr:           p.str("HTTP_ADDR", ":8080"),
+		JWTSecret:          p.str("JWT_SECRET", ""),
+		DataDir:            p.str("DATA_DIR", "./data"),
+		LogLevel:           p.str("LOG_LEVEL", "info"),
+		LogRepeatPerSecond: p.integer("LOG_REPEAT_PER_S", 20, 0, 1_000_000),
+		NodeID:             p.str("NODE_ID", ""),
+		Demo:               p.boolean("DEMO", false),
+		ShutdownTimeout:    p.duration("SHUTDOWN_TIMEOUT_MS", time.Millisecond, 15*time.Second),
+		WSIOURing:          p.boolean("WS_IO_URING", true),
 		Kafka: Kafka{
 			Brokers:          p.list("KAFKA_BROKERS"),
 			MessageTopic:     p.str("KAFKA_MESSAGE_TOPIC", "chat.messages"),

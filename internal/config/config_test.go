@@ -42,6 +42,7 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"bool", "PERSISTER_ENABLED", "perhaps"},
 		{"regexp", "PROHIBITED_PATTERNS", "(unclosed"},
 		{"level", "LOG_LEVEL", "loud"},
+		{"log repeats", "LOG_REPEAT_PER_S", "-1"},
 		{"seed", "CLUSTER_SEEDS", "nohost"},
 		{"lease", "ROOM_LEASE_TTL_MS", "100"},
 		{"turn", "TURN_HOST", "turn.example"},
