@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/caasd/caasd/internal/testenv"
 )
 
 type line struct {
@@ -158,29 +159,15 @@ func TestKindsTrackedAreBounded(t *testing.T) {
 	}
 }
 
-// lockedBuffer is written by the Handler's timers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 func TestWindowEndWritesWhatItDroppedOnItsOwn(t *testing.T) {
-	var out lockedBuffer
+	var out testenv.SyncBuffer // the Handler's timer writes it
 	l := slog.New(New(slog.NewJSONHandler(&out, nil), 50*time.Millisecond, 2))
 	for range 10 {
 		l.Warn("room activation fenced")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		out.mu.Lock()
-		got := lines(t, bytes.NewBuffer(out.buf.Bytes()))
-		out.mu.Unlock()
+		got := lines(t, bytes.NewBufferString(out.String()))
 		if len(got) == 3 {
 			if got[2].Suppressed != 8 {
 				t.Fatalf("%+v, want the third line to tell 8 suppressed", got)
